@@ -1,0 +1,46 @@
+/* Worker threads that run all I/O and protocol processing for the streams using them. */
+#ifndef SPEAD2_COMMON_THREAD_POOL_H
+#define SPEAD2_COMMON_THREAD_POOL_H
+
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+#include <spead2/common_defines.h>
+
+namespace spead2
+{
+
+class SPEAD2_API thread_pool
+{
+private:
+    std::mutex mutex;
+    std::condition_variable cond;
+    std::deque<std::function<void()>> tasks;
+    std::vector<std::thread> workers;
+    bool stopping = false;
+
+    void run();
+
+public:
+    /// Throws std::invalid_argument if @a num_threads < 1.
+    explicit thread_pool(int num_threads = 1);
+    /// Worker i is pinned to affinity[i % affinity.size()] (no pinning if empty).
+    thread_pool(int num_threads, const std::vector<int> &affinity);
+    virtual ~thread_pool();
+
+    /// Run @a task on some worker. Tasks posted after stop() are discarded.
+    void post(std::function<void()> task);
+    /// Run the remaining tasks, then join the workers. Idempotent.
+    void stop();
+    int num_threads() const { return int(workers.size()); }
+
+    /// Pin the calling thread; failures are logged, never thrown.
+    static void set_affinity(int core);
+};
+
+} // namespace spead2
+
+#endif

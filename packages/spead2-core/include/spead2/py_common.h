@@ -1,0 +1,98 @@
+/* Header-only helpers for pybind11 bindings, shared by the core's _core module and by
+ * plugin modules (which cannot link against symbols of another extension module). */
+#ifndef SPEAD2_PY_COMMON_H
+#define SPEAD2_PY_COMMON_H
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <pybind11/pybind11.h>
+#include <spead2/common_defines.h>
+
+namespace spead2::python
+{
+
+namespace py = pybind11;
+
+/* Deleter for holders of objects whose destructor may block (joining threads,
+ * flushing queues): the GIL is released meanwhile, so that a worker thread that
+ * needs it cannot deadlock against the destruction. */
+struct gil_release_deleter
+{
+    template<typename T>
+    void operator()(T *ptr) const
+    {
+        if (ptr && PyGILState_Check())
+        {
+            py::gil_scoped_release release;
+            delete ptr;
+        }
+        else
+            delete ptr;
+    }
+};
+
+template<typename T, typename... Args>
+std::shared_ptr<T> make_gil_released_shared(Args &&... args)
+{
+    return std::shared_ptr<T>(new T(std::forward<Args>(args)...), gil_release_deleter());
+}
+
+/// A C-contiguous byte view of a Python buffer, kept valid by @a owner (a memoryview).
+struct buffer_view
+{
+    py::object owner;
+    const std::uint8_t *ptr = nullptr;
+    std::size_t size = 0;
+};
+
+/* Raises TypeError for objects without the buffer protocol and ValueError (numpy's
+ * "ndarray is not C-contiguous") for non-contiguous ones. */
+inline buffer_view request_contiguous_buffer(py::handle obj)
+{
+    Py_buffer view;
+    if (PyObject_GetBuffer(obj.ptr(), &view, PyBUF_C_CONTIGUOUS) != 0)
+        throw py::error_already_set();
+    buffer_view out;
+    out.ptr = static_cast<const std::uint8_t *>(view.buf);
+    out.size = view.len;
+    PyBuffer_Release(&view);
+    // The memoryview holds its own export, so the memory cannot move while it lives.
+    out.owner = py::reinterpret_steal<py::object>(PyMemoryView_FromObject(obj.ptr()));
+    if (!out.owner)
+        throw py::error_already_set();
+    return out;
+}
+
+/* Wait for @a ready (a callable returning true when done, given a timeout) with the
+ * GIL released, checking for signals between waits so that Ctrl-C interrupts. */
+template<typename Wait>
+void interruptible_wait(Wait &&wait)
+{
+    using namespace std::chrono_literals;
+    while (true)
+    {
+        bool done;
+        {
+            py::gil_scoped_release release;
+            done = wait(50ms);
+        }
+        if (done)
+            return;
+        if (PyErr_CheckSignals() != 0)
+            throw py::error_already_set();
+    }
+}
+
+/* Give the classes defined in @a scope the public module name that spead2 4.x used
+ * (e.g. "spead2._spead2.send"), whatever extension module defines them. */
+inline py::module_ public_submodule(py::module_ &m, const char *name, const char *public_name)
+{
+    py::module_ sub = m.def_submodule(name);
+    sub.attr("__name__") = public_name;
+    return sub;
+}
+
+} // namespace spead2::python
+
+#endif

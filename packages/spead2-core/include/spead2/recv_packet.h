@@ -1,0 +1,47 @@
+/* The packet decoder: validates one SPEAD packet (protocol.md §8) and locates its parts. */
+#ifndef SPEAD2_RECV_PACKET_H
+#define SPEAD2_RECV_PACKET_H
+
+#include <cstddef>
+#include <cstdint>
+#include <spead2/common_defines.h>
+
+namespace spead2::recv
+{
+
+struct packet_header
+{
+    int heap_address_bits = 0;
+    int n_items = 0;
+    s_item_pointer_t heap_cnt = 0;
+    s_item_pointer_t heap_length = -1;   ///< -1 when the packet has no HEAP_LENGTH
+    s_item_pointer_t payload_offset = 0;
+    s_item_pointer_t payload_length = 0;
+    const std::uint8_t *pointers = nullptr;  ///< n_items big-endian 64-bit item pointers
+    const std::uint8_t *payload = nullptr;
+    std::size_t total_length = 0;
+};
+
+enum class packet_status
+{
+    ok,
+    too_short,           ///< fewer than 8 bytes
+    bad_magic,           ///< not 0x53 0x04
+    bad_widths,          ///< item-ID / address widths are not a SPEAD-64-* split
+    pointers_truncated,  ///< item pointers run past the data
+    missing_item,        ///< no immediate HEAP_CNT, PAYLOAD_OFFSET or PAYLOAD_LENGTH
+    payload_truncated,   ///< payload runs past the data
+    payload_beyond_heap  ///< offset + length exceeds HEAP_LENGTH
+};
+
+/// Human-readable reason for a rejection, for log messages.
+SPEAD2_API const char *packet_status_message(packet_status status);
+
+/* Decode the packet at @a data (at most @a max_size bytes available). Never reads past
+ * @a max_size, whatever the bytes. On ok, @a out describes the packet and
+ * out.total_length is its size. */
+SPEAD2_API packet_status decode_packet(packet_header &out, const std::uint8_t *data, std::size_t max_size);
+
+} // namespace spead2::recv
+
+#endif

@@ -1,0 +1,268 @@
+/* Receive streams: configuration, statistics, heap assembly from packets, and the
+ * reader interface that receive transports implement. */
+#ifndef SPEAD2_RECV_STREAM_H
+#define SPEAD2_RECV_STREAM_H
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+#include <spead2/common_defines.h>
+#include <spead2/common_memory_allocator.h>
+#include <spead2/common_thread_pool.h>
+#include <spead2/recv_live_heap.h>
+#include <spead2/recv_packet.h>
+
+namespace spead2::recv
+{
+
+class stream;
+
+class SPEAD2_API stream_stat_config
+{
+public:
+    enum class mode
+    {
+        COUNTER = 0,
+        MAXIMUM = 1
+    };
+
+private:
+    std::string name;
+    mode stat_mode;
+
+public:
+    explicit stream_stat_config(std::string name, mode m = mode::COUNTER);
+    const std::string &get_name() const { return name; }
+    mode get_mode() const { return stat_mode; }
+    std::uint64_t combine(std::uint64_t a, std::uint64_t b) const;
+    bool operator==(const stream_stat_config &other) const;
+    bool operator!=(const stream_stat_config &other) const { return !(*this == other); }
+};
+
+namespace stream_stat_indices
+{
+static constexpr std::size_t HEAPS = 0;
+static constexpr std::size_t INCOMPLETE_HEAPS_EVICTED = 1;
+static constexpr std::size_t INCOMPLETE_HEAPS_FLUSHED = 2;
+static constexpr std::size_t PACKETS = 3;
+static constexpr std::size_t BATCHES = 4;
+static constexpr std::size_t MAX_BATCH = 5;
+static constexpr std::size_t SINGLE_PACKET_HEAPS = 6;
+static constexpr std::size_t SEARCH_DIST = 7;
+static constexpr std::size_t WORKER_BLOCKED = 8;
+static constexpr std::size_t CUSTOM_STATS = 9;
+} // namespace stream_stat_indices
+
+/* Statistics every stream appends after the user's custom ones, so that the indices
+ * of the spead2 4.x statistics stay where users expect them.  Nothing is dropped
+ * without being counted in one of these or in the core statistics. */
+namespace stream_extra_stats
+{
+static constexpr const char *MALFORMED_PACKETS = "malformed_packets";  ///< failed packet decoding
+static constexpr const char *REJECTED_PACKETS = "rejected_packets";    ///< refused by heap assembly
+} // namespace stream_extra_stats
+
+/// A snapshot of a stream's statistics.
+class SPEAD2_API stream_stats
+{
+private:
+    std::shared_ptr<const std::vector<stream_stat_config>> config;
+    std::vector<std::uint64_t> values;
+
+public:
+    explicit stream_stats(std::shared_ptr<const std::vector<stream_stat_config>> config);
+    stream_stats(std::shared_ptr<const std::vector<stream_stat_config>> config,
+                 std::vector<std::uint64_t> values);
+    const std::vector<stream_stat_config> &get_config() const { return *config; }
+    const std::shared_ptr<const std::vector<stream_stat_config>> &get_config_ptr() const { return config; }
+    std::size_t size() const { return values.size(); }
+    std::uint64_t &operator[](std::size_t index) { return values[index]; }
+    std::uint64_t operator[](std::size_t index) const { return values[index]; }
+    /// Throws std::out_of_range for an unknown name.
+    std::size_t index_of(const std::string &name) const;
+    /// Element-wise combine; throws std::invalid_argument if the configs differ.
+    stream_stats &operator+=(const stream_stats &other);
+};
+
+class SPEAD2_API stream_config
+{
+private:
+    std::size_t max_heaps = 4;
+    std::size_t substreams = 1;
+    bug_compat_mask bug_compat = 0;
+    memcpy_function memcpy;
+    std::shared_ptr<memory_allocator> allocator;
+    bool stop_on_stop_item = true;
+    bool allow_unsized_heaps = true;
+    bool allow_out_of_order = false;
+    std::uint64_t stream_id = 0;
+    bool explicit_start = false;
+    std::shared_ptr<std::vector<stream_stat_config>> stats;
+
+public:
+    static constexpr std::size_t default_max_heaps = 4;
+
+    stream_config();
+
+    /// The setters validate and throw std::invalid_argument.
+    stream_config &set_max_heaps(std::size_t max_heaps);
+    std::size_t get_max_heaps() const { return max_heaps; }
+    stream_config &set_substreams(std::size_t substreams);
+    std::size_t get_substreams() const { return substreams; }
+    stream_config &set_bug_compat(bug_compat_mask bug_compat);
+    bug_compat_mask get_bug_compat() const { return bug_compat; }
+    stream_config &set_memcpy(memcpy_function_id id);
+    stream_config &set_memcpy(memcpy_function f);
+    memcpy_function get_memcpy() const { return memcpy; }
+    stream_config &set_memory_allocator(std::shared_ptr<memory_allocator> allocator);
+    const std::shared_ptr<memory_allocator> &get_memory_allocator() const { return allocator; }
+    stream_config &set_stop_on_stop_item(bool v) { stop_on_stop_item = v; return *this; }
+    bool get_stop_on_stop_item() const { return stop_on_stop_item; }
+    stream_config &set_allow_unsized_heaps(bool v) { allow_unsized_heaps = v; return *this; }
+    bool get_allow_unsized_heaps() const { return allow_unsized_heaps; }
+    stream_config &set_allow_out_of_order(bool v) { allow_out_of_order = v; return *this; }
+    bool get_allow_out_of_order() const { return allow_out_of_order; }
+    stream_config &set_stream_id(std::uint64_t v) { stream_id = v; return *this; }
+    std::uint64_t get_stream_id() const { return stream_id; }
+    stream_config &set_explicit_start(bool v) { explicit_start = v; return *this; }
+    bool get_explicit_start() const { return explicit_start; }
+
+    const std::vector<stream_stat_config> &get_stats() const { return *stats; }
+    /// Register a statistic; throws std::invalid_argument if the name exists.
+    std::size_t add_stat(const std::string &name,
+                         stream_stat_config::mode mode = stream_stat_config::mode::COUNTER);
+    /// Throws std::out_of_range for an unknown name.
+    std::size_t get_stat_index(const std::string &name) const;
+    std::size_t next_stat_index() const { return stats->size(); }
+};
+
+/* The receive transport interface.  A reader feeds packets to its stream through
+ * stream::add_packet_state, running its work on the stream's thread pool via post()
+ * so that stream::stop() can wait for that work to drain. */
+class SPEAD2_API reader
+{
+private:
+    stream &owner;
+
+protected:
+    stream &get_stream() const { return owner; }
+    thread_pool &get_thread_pool() const;
+    /* Run @a task on the thread pool, tracked so that stream::stop() waits for it.
+     * The task must return promptly once the stream is stopped. */
+    void post(std::function<void()> task);
+
+public:
+    explicit reader(stream &owner);
+    virtual ~reader();
+
+    /// Begin receiving (called once: when added, or at stream::start with explicit_start).
+    virtual void start() = 0;
+    /// Unblock any pending I/O so that posted work finishes. Called once, after the stream stopped.
+    virtual void stop();
+    /// True if the transport can lose packets (then it never stops the stream itself).
+    virtual bool lossy() const = 0;
+};
+
+/* A receive stream: assembles heaps from the packets its readers deliver and hands
+ * them to heap_ready().  Subclasses decide what happens to heaps (e.g. ring_stream). */
+class SPEAD2_API stream
+{
+    friend class reader;
+
+private:
+    std::shared_ptr<thread_pool> pool;
+    stream_config config;
+    std::shared_ptr<const std::vector<stream_stat_config>> stats_config;
+    std::size_t malformed_packets_index, rejected_packets_index;
+
+    /// Protects the live heaps and the stopped flag; held by a reader for a whole batch.
+    std::mutex queue_mutex;
+    std::vector<std::unique_ptr<live_heap>> heap_slots;  ///< max_heaps per substream
+    std::vector<std::size_t> next_slot;                  ///< per substream
+    std::atomic<bool> stopped{false};
+    /// Set by stop() before it takes queue_mutex, so that busy readers let go of it.
+    std::atomic<bool> stop_requested{false};
+
+    mutable std::mutex stats_mutex;
+    std::vector<std::uint64_t> stats;
+
+    std::mutex readers_mutex;
+    std::vector<std::unique_ptr<reader>> readers;
+    bool started = false;
+
+    std::mutex outstanding_mutex;
+    std::condition_variable outstanding_cond;
+    std::size_t outstanding = 0;
+
+    void flush_live_heaps();
+    void evict(std::unique_ptr<live_heap> &slot);
+    void task_done();
+
+protected:
+    /// Called with queue_mutex held for every heap that leaves the stream's assembly.
+    virtual void heap_ready(live_heap &&h) = 0;
+    /* The stream has stopped (stop item, end of a lossless reader or stop()): flush live
+     * heaps.  Called once, with queue_mutex held; overrides must call the base. */
+    virtual void stop_received();
+    void add_stat(std::size_t index, std::uint64_t value);
+
+public:
+    /* A batch of packets from one reader: holds the stream lock for its lifetime and
+     * folds the batch's statistics into the stream's when destroyed. */
+    class SPEAD2_API add_packet_state
+    {
+    private:
+        stream &owner;
+        std::unique_lock<std::mutex> lock;
+        std::vector<std::uint64_t> batch_stats;
+
+    public:
+        explicit add_packet_state(stream &owner);
+        ~add_packet_state();
+        add_packet_state(const add_packet_state &) = delete;
+        add_packet_state &operator=(const add_packet_state &) = delete;
+
+        bool is_stopped() const { return owner.stopped || owner.stop_requested; }
+        /// Feed one decoded packet. Returns false if it was rejected.
+        bool add_packet(const packet_header &packet);
+        /// Count (and log) a packet that failed decoding.
+        void add_malformed(packet_status status);
+        /// The transport has no more data: stop the stream as a stop item would.
+        void stop();
+        std::uint64_t &stat(std::size_t index) { return batch_stats[index]; }
+    };
+
+    stream(std::shared_ptr<thread_pool> pool, const stream_config &config);
+    virtual ~stream();
+    stream(const stream &) = delete;
+    stream &operator=(const stream &) = delete;
+
+    const stream_config &get_config() const { return config; }
+    thread_pool &get_thread_pool() const { return *pool; }
+    const std::shared_ptr<thread_pool> &get_thread_pool_ptr() const { return pool; }
+    stream_stats get_stats() const;
+
+    /* Construct a reader in place.  Ignored once the stream has stopped; throws
+     * std::runtime_error after an explicit start. */
+    template<typename T, typename... Args>
+    void emplace_reader(Args &&... args)
+    {
+        add_reader([&](stream &s) { return std::unique_ptr<reader>(new T(s, std::forward<Args>(args)...)); });
+    }
+    void add_reader(const std::function<std::unique_ptr<reader>(stream &)> &factory);
+
+    /// Start readers added so far (only meaningful with explicit_start).
+    void start();
+    /// Stop receiving and wait for readers' work to finish. Idempotent.
+    virtual void stop();
+    bool is_stopped();
+};
+
+} // namespace spead2::recv
+
+#endif

@@ -1,0 +1,154 @@
+/* Send streams: a queue of heaps in flight, turned into packets on the thread pool and
+ * handed to a writer, the send transport interface. */
+#ifndef SPEAD2_SEND_STREAM_H
+#define SPEAD2_SEND_STREAM_H
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <system_error>
+#include <vector>
+#include <spead2/common_defines.h>
+#include <spead2/common_thread_pool.h>
+#include <spead2/send_heap.h>
+#include <spead2/send_packet_generator.h>
+
+namespace spead2::send
+{
+
+enum class rate_method
+{
+    SW = 0,
+    HW = 1,
+    AUTO = 2
+};
+
+enum class group_mode
+{
+    ROUND_ROBIN = 0,
+    SERIAL = 1
+};
+
+class SPEAD2_API stream_config
+{
+private:
+    std::size_t max_packet_size = default_max_packet_size;
+    double rate = 0.0;
+    std::size_t burst_size = default_burst_size;
+    std::size_t max_heaps = default_max_heaps;
+    double burst_rate_ratio = default_burst_rate_ratio;
+    rate_method method = rate_method::AUTO;
+
+public:
+    static constexpr std::size_t default_max_packet_size = 1472;
+    static constexpr std::size_t default_max_heaps = 4;
+    static constexpr std::size_t default_burst_size = 65536;
+    static constexpr double default_burst_rate_ratio = 1.05;
+
+    /// The setters validate and throw std::invalid_argument.
+    stream_config &set_max_packet_size(std::size_t v) { max_packet_size = v; return *this; }
+    std::size_t get_max_packet_size() const { return max_packet_size; }
+    stream_config &set_rate(double rate);
+    double get_rate() const { return rate; }
+    stream_config &set_burst_size(std::size_t v) { burst_size = v; return *this; }
+    std::size_t get_burst_size() const { return burst_size; }
+    stream_config &set_max_heaps(std::size_t max_heaps);
+    std::size_t get_max_heaps() const { return max_heaps; }
+    stream_config &set_burst_rate_ratio(double ratio);
+    double get_burst_rate_ratio() const { return burst_rate_ratio; }
+    stream_config &set_rate_method(rate_method m) { method = m; return *this; }
+    rate_method get_rate_method() const { return method; }
+    double get_burst_rate() const { return rate * burst_rate_ratio; }
+};
+
+/// One packet handed to a writer.
+struct transmit_packet
+{
+    const buffer_piece *pieces;
+    std::size_t n_pieces;
+    std::size_t size;
+    std::size_t substream_index;
+    std::error_code result;   ///< set by the writer
+};
+
+/* The send transport interface.  write_packets() transmits a batch (in order), sets
+ * each packet's result, then calls @a done exactly once, either before returning or
+ * later from a thread of the stream's thread pool.  Packets and pieces stay valid until @a done is called. */
+class SPEAD2_API writer
+{
+public:
+    virtual ~writer();
+    virtual std::size_t num_substreams() const = 0;
+    virtual void write_packets(transmit_packet *packets, std::size_t n, std::function<void()> done) = 0;
+};
+
+struct heap_reference
+{
+    const heap *h;
+    s_item_pointer_t cnt = -1;
+    std::size_t substream_index = 0;
+    double rate = -1.0;
+};
+
+typedef std::function<void(const std::error_code &, item_pointer_t bytes_transferred)> completion_handler;
+
+class SPEAD2_API stream
+{
+private:
+    struct group;
+
+    std::shared_ptr<thread_pool> pool;
+    const stream_config config;
+    std::unique_ptr<writer> transport;
+
+    std::mutex mutex;
+    std::condition_variable idle_cond;
+    std::deque<std::unique_ptr<group>> queue;
+    std::size_t queued_heaps = 0;
+    bool active = false;                ///< a worker is draining the queue
+    item_pointer_t next_cnt = 1;
+    item_pointer_t step_cnt = 1;
+
+    /* State of the batch being written (only touched by the draining worker). */
+    std::vector<std::uint8_t> scratch;       ///< headers and item pointers
+    std::vector<buffer_piece> pieces;
+    std::vector<std::size_t> piece_start;    ///< per packet, index into pieces
+    std::vector<transmit_packet> batch;
+    group *batch_group = nullptr;
+    /// Whichever of "write_packets returned" and "done called" happens second continues.
+    std::atomic<int> write_state{0};
+
+    void run();
+    void fill_batch(group &g);
+    void batch_done();
+    void reject(const completion_handler &handler, std::errc error, const char *why);
+
+public:
+    stream(std::shared_ptr<thread_pool> pool, const stream_config &config, std::unique_ptr<writer> transport);
+    virtual ~stream();
+
+    const stream_config &get_config() const { return config; }
+    std::size_t get_num_substreams() const { return transport->num_substreams(); }
+    writer &get_writer() { return *transport; }
+
+    /* Queue a heap. Returns false if rejected (queue full: EAGAIN; bad cnt or substream:
+     * EINVAL); either way @a handler is called exactly once (inline if rejected).
+     * @a h must stay alive until then. */
+    bool async_send_heap(const heap &h, completion_handler handler, s_item_pointer_t cnt = -1,
+                         std::size_t substream_index = 0, double rate = -1.0);
+    /// Queue a group of heaps atomically, interleaved according to @a mode.
+    bool async_send_heaps(const heap_reference *first, std::size_t n, completion_handler handler, group_mode mode);
+
+    /// Throws std::invalid_argument if step is 0.
+    void set_cnt_sequence(item_pointer_t next, item_pointer_t step);
+    /// Block until every queued heap has completed.
+    void flush();
+};
+
+} // namespace spead2::send
+
+#endif

@@ -1,0 +1,58 @@
+#include <cstring>
+#include <new>
+#include <sys/mman.h>
+#include <spead2/common_memory_allocator.h>
+
+namespace spead2
+{
+
+void memory_allocator::deleter::operator()(std::uint8_t *ptr) const
+{
+    allocator->free(ptr, user);
+}
+
+memory_allocator::~memory_allocator() = default;
+
+memory_allocator::pointer memory_allocator::make_pointer(std::uint8_t *ptr, void *user)
+{
+    return pointer(ptr, deleter(shared_from_this(), user));
+}
+
+memory_allocator::pointer memory_allocator::allocate(std::size_t size, void *)
+{
+    // Default-initialised: the payload is overwritten by packet data anyway.
+    return make_pointer(new std::uint8_t[size]);
+}
+
+void memory_allocator::free(std::uint8_t *ptr, void *)
+{
+    delete[] ptr;
+}
+
+mmap_allocator::mmap_allocator(int flags, bool prefer_huge) : flags(flags), prefer_huge(prefer_huge)
+{
+}
+
+mmap_allocator::~mmap_allocator() = default;
+
+memory_allocator::pointer mmap_allocator::allocate(std::size_t size, void *)
+{
+    // The size is remembered in the deleter's user pointer, for munmap.
+    std::size_t map_size = size ? size : 1;
+    void *ptr = MAP_FAILED;
+    int base_flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE | flags;
+    if (prefer_huge)
+        ptr = mmap(nullptr, map_size, PROT_READ | PROT_WRITE, base_flags | MAP_HUGETLB, -1, 0);
+    if (ptr == MAP_FAILED)
+        ptr = mmap(nullptr, map_size, PROT_READ | PROT_WRITE, base_flags, -1, 0);
+    if (ptr == MAP_FAILED)
+        throw std::bad_alloc();
+    return make_pointer(static_cast<std::uint8_t *>(ptr), reinterpret_cast<void *>(map_size));
+}
+
+void mmap_allocator::free(std::uint8_t *ptr, void *user)
+{
+    munmap(ptr, reinterpret_cast<std::size_t>(user));
+}
+
+} // namespace spead2

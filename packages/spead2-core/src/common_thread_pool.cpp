@@ -1,0 +1,102 @@
+#include <pthread.h>
+#include <sched.h>
+#include <stdexcept>
+#include <spead2/common_logging.h>
+#include <spead2/common_thread_pool.h>
+
+namespace spead2
+{
+
+thread_pool::thread_pool(int num_threads) : thread_pool(num_threads, {})
+{
+}
+
+thread_pool::thread_pool(int num_threads, const std::vector<int> &affinity)
+{
+    if (num_threads < 1)
+        throw std::invalid_argument("at least one thread is required");
+    workers.reserve(num_threads);
+    for (int i = 0; i < num_threads; i++)
+    {
+        int core = affinity.empty() ? -1 : affinity[i % affinity.size()];
+        workers.emplace_back([this, core] {
+            if (core >= 0)
+                set_affinity(core);
+            run();
+        });
+    }
+}
+
+thread_pool::~thread_pool()
+{
+    stop();
+}
+
+void thread_pool::run()
+{
+    std::unique_lock<std::mutex> lock(mutex);
+    while (true)
+    {
+        cond.wait(lock, [this] { return stopping || !tasks.empty(); });
+        if (tasks.empty())
+            return;   // stopping, and nothing left to run
+        std::function<void()> task = std::move(tasks.front());
+        tasks.pop_front();
+        lock.unlock();
+        try
+        {
+            task();
+        }
+        catch (std::exception &e)
+        {
+            log_warning("worker thread caught exception: {}", e.what());
+        }
+        task = nullptr;   // release captures outside the lock
+        lock.lock();
+    }
+}
+
+void thread_pool::post(std::function<void()> task)
+{
+    {
+        std::lock_guard<std::mutex> lock(mutex);
+        if (stopping)
+            throw std::runtime_error("thread pool has been stopped");
+        tasks.push_back(std::move(task));
+    }
+    cond.notify_one();
+}
+
+void thread_pool::stop()
+{
+    {
+        std::lock_guard<std::mutex> lock(mutex);
+        if (stopping && workers.empty())
+            return;
+        stopping = true;
+    }
+    cond.notify_all();
+    for (auto &worker : workers)
+        if (worker.joinable() && worker.get_id() != std::this_thread::get_id())
+            worker.join();
+        else if (worker.joinable())
+            worker.detach();   // stop() called from a task: the worker exits by itself
+    workers.clear();
+}
+
+void thread_pool::set_affinity(int core)
+{
+    if (core < 0 || core >= CPU_SETSIZE)
+    {
+        log_warning("Core ID {} is out of range for a CPU_SET", core);
+        return;
+    }
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(core, &set);
+    int status = pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+    if (status != 0)
+        log_warning("Failed to bind to core {}: error {}", core, status);
+}
+
+} // namespace spead2

