@@ -29,6 +29,15 @@ void memory_allocator::free(std::uint8_t *ptr, void *)
     delete[] ptr;
 }
 
+void advise_huge_pages(void *ptr, std::size_t length) noexcept
+{
+    constexpr std::uintptr_t huge_page = std::uintptr_t(2) << 20;
+    std::uintptr_t start = (reinterpret_cast<std::uintptr_t>(ptr) + huge_page - 1) & ~(huge_page - 1);
+    std::uintptr_t end = (reinterpret_cast<std::uintptr_t>(ptr) + length) & ~(huge_page - 1);
+    if (end > start)
+        madvise(reinterpret_cast<void *>(start), end - start, MADV_HUGEPAGE);   // only a hint
+}
+
 mmap_allocator::mmap_allocator(int flags, bool prefer_huge) : flags(flags), prefer_huge(prefer_huge)
 {
 }

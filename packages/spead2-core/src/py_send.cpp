@@ -1,6 +1,9 @@
+#include <algorithm>
+#include <condition_variable>
 #include <pybind11/native_enum.h>
 #include <pybind11/stl.h>
 #include <spead2/common_descriptor.h>
+#include <spead2/common_memory_allocator.h>
 #include <spead2/py_common.h>
 #include <spead2/py_send.h>
 #include <spead2/send_bytes.h>
@@ -47,6 +50,154 @@ public:
         return out;
     }
 };
+
+/* The Python BytesStream writes packets straight into the bytes object that getvalue()
+ * hands out, so each byte is copied once.  (Fresh memory costs more to fault in than
+ * to copy: a second buffer plus a copy in getvalue() halved the encode rate.)  The
+ * bytes object can only grow with the GIL held, so senders reserve room for their
+ * heaps before sending, and it grows only while nothing is in flight. */
+class py_bytes_writer : public send::bytes_writer
+{
+private:
+    PyObject *storage = nullptr;   ///< a bytes object nobody else references
+    py::object value;              ///< what getvalue() returned last
+    std::size_t reserved = 0;      ///< room promised to heaps in flight
+    std::condition_variable idle;
+
+    /* Untouched virtual memory costs no RSS, and growing a mapping later moves it,
+     * which splits its huge pages: so reserve generously up front. */
+    static constexpr std::size_t min_reservation = std::size_t(64) << 20;
+
+    /* A new object rather than _PyBytes_Resize, which frees the old contents if it
+     * fails.  Only called while nothing is in flight, with the GIL held. */
+    void grow(std::size_t total)
+    {
+        std::size_t new_capacity = std::max({total, 2 * capacity, min_reservation});
+        PyObject *grown = PyBytes_FromStringAndSize(nullptr, new_capacity);
+        if (!grown)
+        {
+            PyErr_Clear();
+            new_capacity = total;
+            grown = PyBytes_FromStringAndSize(nullptr, new_capacity);
+            if (!grown)
+                throw py::error_already_set();
+        }
+        auto *grown_data = reinterpret_cast<std::uint8_t *>(PyBytes_AS_STRING(grown));
+        // Untouched memory: have it faulted in as huge pages.
+        advise_huge_pages(grown_data, new_capacity);
+        if (size)
+            std::memcpy(grown_data, data, size);
+        Py_XDECREF(storage);
+        storage = grown;
+        data = grown_data;
+        capacity = new_capacity;
+    }
+
+protected:
+    std::uint8_t *reserve(std::size_t total) override { return total <= capacity ? data : nullptr; }
+
+public:
+    ~py_bytes_writer() override
+    {
+        data = nullptr;   // owned by storage, not by the base class
+        if (storage)
+        {
+            py::gil_scoped_acquire gil;
+            Py_DECREF(storage);
+        }
+        if (value)
+        {
+            py::gil_scoped_acquire gil;
+            value = py::object();
+        }
+    }
+
+    /// Promise room for @a extra bytes; false if that needs growth while heaps are in flight.
+    bool try_reserve(std::size_t extra)
+    {
+        std::lock_guard<std::mutex> lock(mutex);
+        if (size + reserved + extra > capacity)
+        {
+            if (reserved)
+                return false;
+            grow(size + extra);
+        }
+        reserved += extra;
+        return true;
+    }
+
+    void release(std::size_t extra)
+    {
+        std::lock_guard<std::mutex> lock(mutex);
+        reserved -= extra;
+        if (reserved == 0)
+            idle.notify_all();
+    }
+
+    /// Wait until no heap is in flight (call without the GIL).
+    void wait_idle()
+    {
+        std::unique_lock<std::mutex> lock(mutex);
+        idle.wait(lock, [this] { return reserved == 0; });
+    }
+
+    py::object getvalue()
+    {
+        {
+            py::gil_scoped_release release;
+            wait_idle();
+        }
+        std::lock_guard<std::mutex> lock(mutex);
+        if (storage)
+        {
+            // Hand the written part over and start afresh for any later packets.
+            if (_PyBytes_Resize(&storage, size) != 0)
+                storage = nullptr;
+            py::object current = py::reinterpret_steal<py::object>(storage);
+            storage = nullptr;
+            data = nullptr;
+            size = capacity = 0;
+            if (!current)
+                throw py::error_already_set();
+            value = value ? py::object(value + current) : current;
+        }
+        if (!value)
+            value = py::bytes();
+        return value;
+    }
+};
+
+class py_bytes_stream : public send::stream
+{
+public:
+    py_bytes_stream(std::shared_ptr<thread_pool> pool, const send::stream_config &config)
+        : send::stream(std::move(pool), config, std::make_unique<py_bytes_writer>())
+    {
+    }
+
+    py_bytes_writer &bytes_writer() { return static_cast<py_bytes_writer &>(get_writer()); }
+};
+
+item_pointer_t bytes_stream_send(py_bytes_stream &s, const send::heap_reference *refs, std::size_t n,
+                                 send::group_mode mode)
+{
+    std::size_t total = 0;
+    for (std::size_t i = 0; i < n; i++)
+        total += send::packet_generator(*refs[i].h, 0, s.get_config().get_max_packet_size()).total_size();
+    py_bytes_writer &writer = s.bytes_writer();
+    while (!writer.try_reserve(total))
+    {
+        py::gil_scoped_release release;
+        writer.wait_idle();
+    }
+    struct release_guard
+    {
+        py_bytes_writer &writer;
+        std::size_t total;
+        ~release_guard() { writer.release(total); }
+    } guard{writer, total};
+    return sync_send(s, refs, n, mode);
+}
 
 void register_config(py::module_ &m)
 {
@@ -154,19 +305,16 @@ void register_send(py::module_ &parent)
         .def("set_cnt_sequence", &send::stream::set_cnt_sequence, py::arg("next"), py::arg("step"))
         .def_property_readonly("num_substreams", &send::stream::get_num_substreams);
 
-    py::class_<send::bytes_stream, send::stream, std::shared_ptr<send::bytes_stream>> bytes_stream(
+    py::class_<py_bytes_stream, send::stream, std::shared_ptr<py_bytes_stream>> bytes_stream(
         m, "BytesStream", "Appends every packet to an in-memory buffer; getvalue() returns the bytes.");
     bytes_stream
         .def(py::init([](std::shared_ptr<thread_pool> pool, const send::stream_config &config) {
-                 return make_gil_released_shared<send::bytes_stream>(std::move(pool), config);
+                 return make_gil_released_shared<py_bytes_stream>(std::move(pool), config);
              }),
              py::arg("thread_pool").none(false), py::arg("config") = send::stream_config())
-        .def("getvalue", [](send::bytes_stream &s) {
-            return s.get_bytes_writer().with_value([](const std::uint8_t *data, std::size_t size) {
-                return py::bytes(reinterpret_cast<const char *>(data), size);
-            });
-        }, "A copy of all bytes written so far.");
-    define_sync_send_methods(bytes_stream);
+        .def("getvalue", [](py_bytes_stream &s) { return s.bytes_writer().getvalue(); },
+             "All bytes written so far.");
+    define_sync_send_methods(bytes_stream, &bytes_stream_send);
 }
 
 } // namespace spead2::python

@@ -43,6 +43,11 @@ protected:
     virtual void free(std::uint8_t *ptr, void *user);
 };
 
+/* Ask for transparent huge pages on the 2 MiB-aligned interior of [ptr, ptr+length).
+ * Worth it for large buffers that are about to be written for the first time: on
+ * virtual machines a 4 KiB page fault can cost more than copying the page. */
+SPEAD2_API void advise_huge_pages(void *ptr, std::size_t length) noexcept;
+
 /// Anonymous private mmap per block, pre-faulted; optionally huge pages first.
 class SPEAD2_API mmap_allocator : public memory_allocator
 {

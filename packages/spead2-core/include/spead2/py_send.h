@@ -73,30 +73,33 @@ inline item_pointer_t sync_send(send::stream &s, const send::heap_reference *ref
     return bytes;
 }
 
-/// Add send_heap / send_heaps to a synchronous stream class.
-template<typename Class>
-void define_sync_send_methods(Class &cls)
+/* Add send_heap / send_heaps to a synchronous stream class.  @a send is called as
+ * send(stream, refs, n, mode) and returns the bytes sent (default: sync_send). */
+template<typename Class, typename Send = decltype(&sync_send)>
+void define_sync_send_methods(Class &cls, Send send = &sync_send)
 {
+    using stream_type = typename Class::type;
     cls.def(
            "send_heap",
-           [](send::stream &s, const py_heap &heap, s_item_pointer_t cnt, std::size_t substream_index, double rate) {
+           [send](stream_type &s, const py_heap &heap, s_item_pointer_t cnt, std::size_t substream_index,
+                  double rate) {
                send::heap_reference ref{&heap.h, cnt, substream_index, rate};
-               return sync_send(s, &ref, 1, send::group_mode::SERIAL);
+               return send(s, &ref, 1, send::group_mode::SERIAL);
            },
            py::arg("heap"), py::arg("cnt") = -1, py::arg("substream_index") = 0, py::arg("rate") = -1.0,
            "Send a heap and wait until it is transmitted; returns the number of bytes sent.")
         .def(
             "send_heaps",
-            [](send::stream &s, const py_heap_reference_list &heaps, send::group_mode mode) {
-                return sync_send(s, heaps.refs.data(), heaps.refs.size(), mode);
+            [send](stream_type &s, const py_heap_reference_list &heaps, send::group_mode mode) {
+                return send(s, heaps.refs.data(), heaps.refs.size(), mode);
             },
             py::arg("heaps"), py::arg("mode"),
             "Send a group of heaps atomically, interleaved according to mode; returns the bytes sent.")
         .def(
             "send_heaps",
-            [](send::stream &s, const std::vector<py_heap_reference> &heaps, send::group_mode mode) {
+            [send](stream_type &s, const std::vector<py_heap_reference> &heaps, send::group_mode mode) {
                 py_heap_reference_list list(heaps);
-                return sync_send(s, list.refs.data(), list.refs.size(), mode);
+                return send(s, list.refs.data(), list.refs.size(), mode);
             },
             py::arg("heaps"), py::arg("mode"));
 }

@@ -10,11 +10,16 @@ namespace spead2::send
 
 class SPEAD2_API bytes_writer : public writer
 {
-private:
+protected:
     mutable std::mutex mutex;
     std::uint8_t *data = nullptr;
     std::size_t size = 0;
     std::size_t capacity = 0;
+
+    /* Make room for @a total bytes (called with @a mutex held) and return the buffer,
+     * or nullptr if that is impossible.  The default grows a realloc'd buffer;
+     * subclasses may supply memory they own (e.g. the final Python bytes object). */
+    virtual std::uint8_t *reserve(std::size_t total);
 
 public:
     bytes_writer() = default;
@@ -28,15 +33,6 @@ public:
         std::lock_guard<std::mutex> lock(mutex);
         return f(static_cast<const std::uint8_t *>(data), size);
     }
-};
-
-/// A stream whose transport is a bytes_writer.
-class SPEAD2_API bytes_stream : public stream
-{
-public:
-    bytes_stream(std::shared_ptr<thread_pool> pool, const stream_config &config = stream_config());
-    ~bytes_stream() override;
-    const bytes_writer &get_bytes_writer() { return static_cast<const bytes_writer &>(get_writer()); }
 };
 
 } // namespace spead2::send
