@@ -125,7 +125,7 @@ void register_stats(py::module_ &m)
                 if (s.get_config()[i].get_name() == name)
                     return py::int_(s[i]);
             return default_;
-        }, py::arg("name"), py::arg("default") = py::none())
+        }, py::arg("name"), py::arg("default") = py::none(), py::pos_only())
         .def("__len__", &stream_stats::size)
         .def("__iter__", [names](const stream_stats &s) { return py::iter(names(s)); })
         .def("keys", [names](const stream_stats &s) { return py::iter(names(s)); })
@@ -194,8 +194,8 @@ void register_configs(py::module_ &m)
             "memory_allocator", &stream_config::get_memory_allocator,
             [](stream_config &c, py::object allocator) {
                 // The reference accepts None and crashes later; refuse it now.
-                if (allocator.is_none())
-                    throw py::type_error("memory_allocator must be a MemoryAllocator, not None");
+                if (!py::isinstance<memory_allocator>(allocator))
+                    throw py::type_error("memory_allocator must be a spead2.MemoryAllocator");
                 c.set_memory_allocator(allocator.cast<std::shared_ptr<memory_allocator>>());
             })
         .def_property("stop_on_stop_item", &stream_config::get_stop_on_stop_item, &stream_config::set_stop_on_stop_item)
@@ -233,7 +233,7 @@ void register_heaps(py::module_ &m)
 
     py::class_<heap_base, std::shared_ptr<heap_base>>(m, "HeapBase", "Common part of received heaps.")
         .def_property_readonly("cnt", &heap_base::get_cnt)
-        .def_property_readonly("flavour", &heap_base::get_flavour)
+        .def_property_readonly("flavour", [](const heap_base &h) { return flavour(h.get_flavour()); })
         .def("get_items", [](const std::shared_ptr<heap_base> &h) { return heap_items(h); },
              "The heap's items (not descriptors), addressed by address then immediates by value.")
         .def("is_start_of_stream", &heap_base::is_start_of_stream)
@@ -249,11 +249,13 @@ void register_heaps(py::module_ &m)
         .def_property_readonly("payload_ranges", &incomplete_heap::get_payload_ranges);
 }
 
+/* Configuration getters return copies (pybind11 would otherwise hand out references
+ * into the stream, letting Python mutate a running stream's settings). */
 void register_streams(py::module_ &m)
 {
     py::class_<stream, std::shared_ptr<stream>>(m, "_Stream", "Base of receive streams: readers, statistics, stop.")
         .def_property_readonly("stats", &stream::get_stats)
-        .def_property_readonly("config", &stream::get_config)
+        .def_property_readonly("config", [](const stream &s) { return stream_config(s.get_config()); })
         .def("start", &stream::start)
         .def("stop", &stream::stop, py::call_guard<py::gil_scoped_release>())
         .def_property_readonly_static("DEFAULT_UDP_MAX_SIZE", [](py::object) { return 9200; })
@@ -289,7 +291,7 @@ void register_streams(py::module_ &m)
         })
         .def_property_readonly("fd", [](ring_stream &s) { return s.get_ringbuffer().get_data_fd(); })
         .def_property_readonly("ringbuffer", &ring_stream::get_ringbuffer, py::return_value_policy::reference_internal)
-        .def_property_readonly("ring_config", &ring_stream::get_ring_config);
+        .def_property_readonly("ring_config", [](const ring_stream &s) { return ring_stream_config(s.get_ring_config()); });
 
     m.def("_add_buffer_reader", [](py::object stream_obj, py::object buffer) {
         buffer_view view = request_contiguous_buffer(buffer);

@@ -18,6 +18,15 @@ namespace spead2::python
 namespace
 {
 
+/* Parameters that hand the Heap object back (HeapReference.heap is the same object)
+ * take a py::object; this gives them the TypeError a typed parameter would. */
+py_heap &checked_heap(const py::object &heap)
+{
+    if (!py::isinstance<py_heap>(heap))
+        throw py::type_error("heap must be a spead2.send.Heap, not " + std::string(py::str(py::type::of(heap).attr("__name__"))));
+    return heap.cast<py_heap &>();
+}
+
 /// spead2.send.PacketGenerator: packets of one heap as bytes objects, without a stream.
 class py_packet_generator
 {
@@ -29,7 +38,7 @@ private:
 
 public:
     py_packet_generator(py::object heap, item_pointer_t cnt, std::size_t max_packet_size)
-        : heap_owner(heap), gen(heap.cast<py_heap &>().h, cnt, max_packet_size),
+        : heap_owner(heap), gen(checked_heap(heap).h, cnt, max_packet_size),
         scratch(gen.get_max_packet_size())
     {
     }
@@ -265,7 +274,7 @@ void register_heap(py::module_ &m)
 
     py::class_<py_heap_reference>(m, "HeapReference", "A heap with per-heap parameters for send_heaps.")
         .def(py::init([](py::object heap, s_item_pointer_t cnt, std::size_t substream_index, double rate) {
-                 heap.cast<py_heap &>();   // TypeError unless it is a Heap
+                 checked_heap(heap);
                  return py_heap_reference{heap, cnt, substream_index, rate};
              }),
              py::arg("heap"), py::kw_only(), py::arg("cnt") = -1, py::arg("substream_index") = 0,

@@ -1,0 +1,188 @@
+# Type stubs for spead2.recv: the native receive classes (runtime module
+# spead2._spead2.recv) re-exported by the package.
+#
+# _Stream, HeapBase and RawItem are not re-exported by spead2.recv at runtime:
+# they live only in spead2._spead2.recv (spead2_core._core.recv). They are
+# declared here, under their runtime names, so that annotations can refer to
+# them; import them from spead2._spead2.recv in running code.
+#
+# Only what the core provides is described; readers and streams added by
+# plugins (UDP, TCP, inproc, pcap, ibverbs, chunking) are not.
+
+import enum
+from collections.abc import Iterator
+from typing import ClassVar, Final, TypeVar, overload
+
+from typing_extensions import Buffer, Self
+
+from spead2 import Flavour as _Flavour
+from spead2 import MemoryAllocator as _MemoryAllocator
+from spead2 import ThreadPool as _ThreadPool
+from spead2_core._core import RawDescriptor as _RawDescriptor
+
+from . import stream_stat_indices as stream_stat_indices
+
+_T = TypeVar("_T")
+
+class StreamStatConfig:
+    class Mode(enum.Enum):
+        COUNTER = 0
+        MAXIMUM = 1
+
+    def __init__(self, name: str, mode: StreamStatConfig.Mode = ...) -> None: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def mode(self) -> StreamStatConfig.Mode: ...
+    def combine(self, a: int, b: int, /) -> int: ...
+    def __eq__(self, other: object, /) -> bool: ...
+    def __ne__(self, other: object, /) -> bool: ...
+    __hash__: ClassVar[None]  # type: ignore[assignment]
+
+class StreamStats:
+    """Snapshot of a stream's statistics (no Python constructor)."""
+
+    heaps: int
+    incomplete_heaps_evicted: int
+    incomplete_heaps_flushed: int
+    packets: int
+    batches: int
+    worker_blocked: int
+    max_batch: int
+    single_packet_heaps: int
+    search_dist: int
+    @property
+    def config(self) -> list[StreamStatConfig]: ...
+    @overload
+    def __getitem__(self, index: int, /) -> int: ...
+    @overload
+    def __getitem__(self, name: str, /) -> int: ...
+    @overload
+    def __setitem__(self, index: int, value: int, /) -> None: ...
+    @overload
+    def __setitem__(self, name: str, value: int, /) -> None: ...
+    def __contains__(self, name: str, /) -> bool: ...
+    @overload
+    def get(self, name: str, default: None = None, /) -> int | None: ...
+    @overload
+    def get(self, name: str, default: _T, /) -> int | _T: ...
+    def items(self) -> Iterator[tuple[str, int]]: ...
+    def __iter__(self) -> Iterator[str]: ...
+    def keys(self) -> Iterator[str]: ...
+    def values(self) -> Iterator[int]: ...
+    def __len__(self) -> int: ...
+    def __add__(self, other: StreamStats, /) -> StreamStats: ...
+    def __iadd__(self, other: StreamStats, /) -> Self: ...
+
+class StreamConfig:
+    DEFAULT_MAX_HEAPS: Final = 4
+    def __init__(
+        self,
+        *,
+        max_heaps: int = 4,
+        substreams: int = 1,
+        bug_compat: int = 0,
+        memcpy: int = 0,
+        memory_allocator: _MemoryAllocator = ...,
+        stop_on_stop_item: bool = True,
+        allow_unsized_heaps: bool = True,
+        allow_out_of_order: bool = False,
+        stream_id: int = 0,
+        explicit_start: bool = False,
+    ) -> None: ...
+    max_heaps: int
+    substreams: int
+    bug_compat: int
+    memcpy: int
+    memory_allocator: _MemoryAllocator
+    stop_on_stop_item: bool
+    allow_unsized_heaps: bool
+    allow_out_of_order: bool
+    stream_id: int
+    explicit_start: bool
+    @property
+    def stats(self) -> list[StreamStatConfig]: ...
+    def add_stat(self, name: str, mode: StreamStatConfig.Mode = ...) -> int: ...
+    def get_stat_index(self, name: str) -> int: ...
+    def next_stat_index(self) -> int: ...
+
+class RingStreamConfig:
+    DEFAULT_HEAPS: Final = 4
+    def __init__(
+        self, *, heaps: int = 4, contiguous_only: bool = True, incomplete_keep_payload_ranges: bool = False
+    ) -> None: ...
+    heaps: int
+    contiguous_only: bool
+    incomplete_keep_payload_ranges: bool
+
+class RawItem:
+    """One item of a received heap; a read/write 1-D byte buffer (no Python constructor)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def is_immediate(self) -> bool: ...
+    @property
+    def immediate_value(self) -> int: ...
+    def __buffer__(self, flags: int, /) -> memoryview: ...
+
+class HeapBase:
+    """Base of Heap and IncompleteHeap (no Python constructor)."""
+
+    @property
+    def cnt(self) -> int: ...
+    @property
+    def flavour(self) -> _Flavour: ...
+    def get_items(self) -> list[RawItem]: ...
+    def is_start_of_stream(self) -> bool: ...
+    def is_end_of_stream(self) -> bool: ...
+
+class Heap(HeapBase):
+    def get_descriptors(self) -> list[_RawDescriptor]: ...
+
+class IncompleteHeap(HeapBase):
+    @property
+    def heap_length(self) -> int: ...
+    @property
+    def received_length(self) -> int: ...
+    @property
+    def payload_ranges(self) -> list[tuple[int, int]]: ...
+
+class _Stream:
+    """Reader-owning base of receive streams (no Python constructor)."""
+
+    DEFAULT_UDP_MAX_SIZE: Final = 9200
+    DEFAULT_UDP_BUFFER_SIZE: Final = 8388608
+    DEFAULT_TCP_MAX_SIZE: Final = 65536
+    DEFAULT_TCP_BUFFER_SIZE: Final = 212992
+    @property
+    def stats(self) -> StreamStats: ...
+    @property
+    def config(self) -> StreamConfig: ...
+    def add_buffer_reader(self, buffer: Buffer) -> None: ...
+    def start(self) -> None: ...
+    def stop(self) -> None: ...
+
+class Stream(_Stream):
+    class Ringbuffer:
+        """Live view of a stream's ring buffer (no Python constructor)."""
+
+        def size(self) -> int: ...
+        def capacity(self) -> int: ...
+
+    def __init__(
+        self,
+        thread_pool: _ThreadPool,
+        config: StreamConfig = ...,
+        ring_config: RingStreamConfig = ...,
+    ) -> None: ...
+    def __iter__(self) -> Self: ...
+    def __next__(self) -> Heap | IncompleteHeap: ...
+    def get(self) -> Heap | IncompleteHeap: ...
+    def get_nowait(self) -> Heap | IncompleteHeap: ...
+    @property
+    def fd(self) -> int: ...
+    @property
+    def ringbuffer(self) -> Stream.Ringbuffer: ...
+    @property
+    def ring_config(self) -> RingStreamConfig: ...

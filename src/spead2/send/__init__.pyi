@@ -1,0 +1,124 @@
+# Type stubs for spead2.send: the native send classes (runtime module
+# spead2._spead2.send) re-exported by the package, plus the pure-Python
+# HeapGenerator and ItemGroup.
+#
+# Only what the core provides is described; transports added by plugins
+# (UDP, TCP, inproc, ibverbs) are not. Unlike the reference's stubs there is
+# no typing-only SyncStream base: send_heap/send_heaps are declared on each
+# concrete synchronous stream and return the number of bytes sent.
+
+import enum
+from collections.abc import Sequence
+from typing import Final, Literal, overload
+
+from typing_extensions import Self
+
+import spead2
+from spead2 import Descriptor as _Descriptor
+from spead2 import Flavour as _Flavour
+from spead2 import Item as _Item
+from spead2 import ThreadPool as _ThreadPool
+
+class RateMethod(enum.Enum):
+    SW = 0
+    HW = 1
+    AUTO = 2
+
+class GroupMode(enum.Enum):
+    ROUND_ROBIN = 0
+    SERIAL = 1
+
+class StreamConfig:
+    DEFAULT_MAX_PACKET_SIZE: Final = 1472
+    DEFAULT_MAX_HEAPS: Final = 4
+    DEFAULT_BURST_SIZE: Final = 65536
+    DEFAULT_BURST_RATE_RATIO: Final = 1.05
+    DEFAULT_RATE_METHOD: Final = RateMethod.AUTO
+    def __init__(
+        self,
+        *,
+        max_packet_size: int = 1472,
+        rate: float = 0.0,
+        burst_size: int = 65536,
+        max_heaps: int = 4,
+        burst_rate_ratio: float = 1.05,
+        rate_method: RateMethod = RateMethod.AUTO,
+    ) -> None: ...
+    max_packet_size: int
+    rate: float
+    burst_size: int
+    max_heaps: int
+    burst_rate_ratio: float
+    rate_method: RateMethod
+    @property
+    def burst_rate(self) -> float: ...
+
+class Heap:
+    def __init__(self, flavour: _Flavour = ...) -> None: ...
+    @property
+    def flavour(self) -> _Flavour: ...
+    repeat_pointers: bool
+    def add_item(self, item: _Item) -> None: ...
+    def add_descriptor(self, descriptor: _Descriptor) -> None: ...
+    def add_start(self) -> None: ...
+    def add_end(self) -> None: ...
+
+class PacketGenerator:
+    def __init__(self, heap: Heap, cnt: int, max_packet_size: int) -> None: ...
+    def __iter__(self) -> Self: ...
+    def __next__(self) -> bytes: ...
+
+class HeapReference:
+    def __init__(self, heap: Heap, *, cnt: int = -1, substream_index: int = 0, rate: float = -1.0) -> None: ...
+    @property
+    def heap(self) -> Heap: ...
+    cnt: int
+    substream_index: int
+    rate: float
+
+class HeapReferenceList:
+    """Immutable list of HeapReference; supports len() and slicing only."""
+
+    def __init__(self, heaps: Sequence[HeapReference]) -> None: ...
+    def __len__(self) -> int: ...
+    def __getitem__(self, index: slice, /) -> HeapReferenceList: ...
+
+class Stream:
+    """Base of all send streams (no Python constructor)."""
+
+    def set_cnt_sequence(self, next: int, step: int) -> None: ...
+    @property
+    def num_substreams(self) -> int: ...
+
+class BytesStream(Stream):
+    def __init__(self, thread_pool: _ThreadPool, config: StreamConfig = ...) -> None: ...
+    def send_heap(self, heap: Heap, cnt: int = -1, substream_index: int = 0, rate: float = -1.0) -> int: ...
+    @overload
+    def send_heaps(self, heaps: HeapReferenceList, mode: GroupMode) -> int: ...
+    @overload
+    def send_heaps(self, heaps: Sequence[HeapReference], mode: GroupMode) -> int: ...
+    def getvalue(self) -> bytes: ...
+
+class HeapGenerator:
+    def __init__(
+        self,
+        item_group: spead2.ItemGroup,
+        descriptor_frequency: int | None = None,
+        flavour: _Flavour = ...,
+    ) -> None: ...
+    def add_to_heap(
+        self,
+        heap: Heap,
+        descriptors: Literal["stale", "all", "none"] = "stale",
+        data: Literal["stale", "all", "none"] = "stale",
+    ) -> Heap: ...
+    def get_heap(
+        self,
+        descriptors: Literal["stale", "all", "none"] = "stale",
+        data: Literal["stale", "all", "none"] = "stale",
+    ) -> Heap: ...
+    def get_start(self) -> Heap: ...
+    def get_end(self) -> Heap: ...
+
+class ItemGroup(spead2.ItemGroup, HeapGenerator):
+    def __init__(self, descriptor_frequency: int | None = None, flavour: _Flavour = ...) -> None: ...
