@@ -17,6 +17,7 @@ const char *packet_status_message(packet_status status)
     case packet_status::missing_item: return "missing HEAP_CNT, PAYLOAD_OFFSET or PAYLOAD_LENGTH";
     case packet_status::payload_truncated: return "payload extends past the end of the packet";
     case packet_status::payload_beyond_heap: return "payload extends past HEAP_LENGTH";
+    case packet_status::size_mismatch: return "datagram size does not match the packet size";
     }
     return "unknown";
 }

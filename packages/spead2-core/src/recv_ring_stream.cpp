@@ -46,8 +46,11 @@ void ring_stream::heap_ready(live_heap &&h)
         }
         catch (ringbuffer_full &)
         {
-            // Lossless back-pressure: the reader waits for the consumer.
+            /* Back-pressure: the reader waits for the consumer.  Lossless transports
+             * lose nothing by it; lossy ones drop packets meanwhile, so say so. */
             add_stat(stream_stat_indices::WORKER_BLOCKED, 1);
+            if (has_lossy_reader())
+                log_warning("worker thread blocked by full ringbuffer on heap {}", cnt);
             ring.push(std::move(out));
         }
     }

@@ -240,6 +240,8 @@ void stream::add_reader(const std::function<std::unique_ptr<reader>(stream &)> &
     if (config.get_explicit_start() && started)
         throw std::runtime_error("Cannot add readers after explicit start");
     readers.push_back(factory(*this));
+    if (readers.back()->lossy())
+        lossy = true;
     if (!config.get_explicit_start())
         readers.back()->start();
 }
@@ -269,8 +271,12 @@ void stream::stop()
     }
     {
         std::lock_guard<std::mutex> readers_lock(readers_mutex);
-        for (auto &r : readers)
-            r->stop();
+        if (!readers_stopped)
+        {
+            readers_stopped = true;
+            for (auto &r : readers)
+                r->stop();
+        }
     }
     std::unique_lock<std::mutex> lock(outstanding_mutex);
     outstanding_cond.wait(lock, [this] { return outstanding == 0; });

@@ -31,7 +31,7 @@ public:
     thread_pool(int num_threads, const std::vector<int> &affinity);
     virtual ~thread_pool();
 
-    /// Run @a task on some worker. Tasks posted after stop() are discarded.
+    /// Run @a task on some worker. Throws std::runtime_error once stop() has been called.
     void post(std::function<void()> task);
     /// Run the remaining tasks, then join the workers. Idempotent.
     void stop();

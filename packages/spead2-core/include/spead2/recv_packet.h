@@ -31,7 +31,8 @@ enum class packet_status
     pointers_truncated,  ///< item pointers run past the data
     missing_item,        ///< no immediate HEAP_CNT, PAYLOAD_OFFSET or PAYLOAD_LENGTH
     payload_truncated,   ///< payload runs past the data
-    payload_beyond_heap  ///< offset + length exceeds HEAP_LENGTH
+    payload_beyond_heap, ///< offset + length exceeds HEAP_LENGTH
+    size_mismatch        ///< a datagram's length differs from the packet's (transports check this)
 };
 
 /// Human-readable reason for a rejection, for log messages.

@@ -194,6 +194,9 @@ private:
     std::mutex readers_mutex;
     std::vector<std::unique_ptr<reader>> readers;
     bool started = false;
+    bool readers_stopped = false;
+    /// Some reader can lose packets: blocking it on a full ring deserves a warning.
+    std::atomic<bool> lossy{false};
 
     std::mutex outstanding_mutex;
     std::condition_variable outstanding_cond;
@@ -210,6 +213,7 @@ protected:
      * heaps.  Called once, with queue_mutex held; overrides must call the base. */
     virtual void stop_received();
     void add_stat(std::size_t index, std::uint64_t value);
+    bool has_lossy_reader() const { return lossy; }
 
 public:
     /* A batch of packets from one reader: holds the stream lock for its lifetime and
