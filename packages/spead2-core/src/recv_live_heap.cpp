@@ -54,6 +54,10 @@ bool live_heap::add_packet(const packet_header &packet, memcpy_function copy, me
     }
     const s_item_pointer_t start = packet.payload_offset;
     const s_item_pointer_t end = start + packet.payload_length;
+    /* The packet decoder checks the payload against the packet's own HEAP_LENGTH; a
+     * packet without one must still fit the length the heap already has. */
+    if (heap_length >= 0 && end > heap_length)
+        return false;
     std::map<s_item_pointer_t, s_item_pointer_t>::iterator next_range;
     if (!allow_out_of_order)
     {

@@ -1,0 +1,59 @@
+"""Heap assembly rules that are easy to get wrong, built from hand-made packets."""
+
+from __future__ import annotations
+
+import struct
+
+import spead2
+import spead2.recv
+
+
+def packet(cnt: int, payload: bytes, offset: int, heap_length: int | None, extra: list[int] = ()) -> bytes:
+    """A SPEAD-64-40 packet with the given special items (HEAP_LENGTH optional)."""
+    imm = lambda item_id, value: (1 << 63) | (item_id << 40) | value  # noqa: E731
+    pointers = [imm(spead2.HEAP_CNT_ID, cnt)]
+    if heap_length is not None:
+        pointers.append(imm(spead2.HEAP_LENGTH_ID, heap_length))
+    pointers += [imm(spead2.PAYLOAD_OFFSET_ID, offset), imm(spead2.PAYLOAD_LENGTH_ID, len(payload)), *extra]
+    return struct.pack(">BBBBHH", 0x53, 4, 3, 5, 0, len(pointers)) + struct.pack(f">{len(pointers)}Q", *pointers) + payload
+
+
+def receive(data: bytes, **config) -> tuple[list, spead2.recv.StreamStats]:
+    stream = spead2.recv.Stream(spead2.ThreadPool(), spead2.recv.StreamConfig(**config),
+                                spead2.recv.RingStreamConfig(contiguous_only=False))
+    stream.add_buffer_reader(data)
+    heaps = list(stream)
+    return heaps, stream.stats
+
+
+def test_unsized_packet_cannot_overrun_known_heap_length():
+    """Found by fuzzing: a packet without HEAP_LENGTH whose payload ends past the length
+    an earlier packet gave must be rejected, not copied past the heap's memory."""
+    data = packet(1, b"\x11", 0, 2) + packet(1, b"\x22\x22", 1, None)
+    heaps, stats = receive(data)
+    assert stats["rejected_packets"] == 1
+    assert [type(h).__name__ for h in heaps] == ["IncompleteHeap"]
+    assert (heaps[0].heap_length, heaps[0].received_length) == (2, 1)
+
+
+def test_unsized_packet_within_known_heap_length_completes():
+    data = packet(1, b"\x11", 0, 3) + packet(1, b"\x22\x22", 1, None, [(0x1000 << 40)])
+    heaps, stats = receive(data)
+    assert stats["rejected_packets"] == 0
+    assert type(heaps[0]).__name__ == "Heap"
+    assert bytes(heaps[0].get_items()[0]) == b"\x11\x22\x22"
+
+
+def test_heap_length_learnt_late_must_cover_payload():
+    """An unsized start, then a HEAP_LENGTH smaller than what already arrived: refused."""
+    data = packet(1, b"\x11\x11", 2, None) + packet(1, b"\x22", 0, 3)
+    heaps, stats = receive(data, allow_out_of_order=True)
+    assert stats["rejected_packets"] == 1
+    assert [(type(h).__name__, h.received_length) for h in heaps] == [("IncompleteHeap", 2)]
+
+
+def test_heap_length_conflict_rejected():
+    data = packet(1, b"\x11", 0, 3) + packet(1, b"\x22", 1, 4) + packet(1, b"\x33\x33", 1, 3)
+    heaps, stats = receive(data, allow_out_of_order=True)
+    assert stats["rejected_packets"] == 1
+    assert type(heaps[0]).__name__ == "Heap"
