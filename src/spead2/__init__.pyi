@@ -46,6 +46,7 @@ from spead2_core._core import (
     MmapAllocator as MmapAllocator,
     Stopped as Stopped,
     ThreadPool as ThreadPool,
+    InprocQueue as InprocQueue,
 )
 
 __version__: str

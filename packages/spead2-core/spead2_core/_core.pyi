@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from types import ModuleType
 from typing import ClassVar, Final, overload
 
+from typing_extensions import Buffer
+
 send: ModuleType
 recv: ModuleType
 
@@ -104,6 +106,13 @@ class MemoryPool(MemoryAllocator):
         allocator: MemoryAllocator | None = None,
     ) -> None: ...
     warn_on_empty: bool
+
+class InprocQueue:
+    """Unbounded, thread-safe, lossless in-process packet queue."""
+
+    def __init__(self) -> None: ...
+    def add_packet(self, packet: Buffer, /) -> None: ...
+    def stop(self) -> None: ...
 
 class RawDescriptor:
     """Undecoded item descriptor (not re-exported as spead2.RawDescriptor)."""

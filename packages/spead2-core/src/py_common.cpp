@@ -3,6 +3,7 @@
 #include <spead2/common_defines.h>
 #include <spead2/common_descriptor.h>
 #include <spead2/common_flavour.h>
+#include <spead2/common_inproc.h>
 #include <spead2/common_memory_allocator.h>
 #include <spead2/common_memory_pool.h>
 #include <spead2/common_thread_pool.h>
@@ -116,6 +117,18 @@ void register_common(py::module_ &m)
              py::arg("thread_pool").none(false), py::arg("lower"), py::arg("upper"), py::arg("max_free"),
              py::arg("initial"), py::arg("low_water"), py::arg("allocator") = nullptr)
         .def_property("warn_on_empty", &memory_pool::get_warn_on_empty, &memory_pool::set_warn_on_empty);
+
+    py::class_<inproc_queue, std::shared_ptr<inproc_queue>>(
+        m, "InprocQueue", "An unbounded, thread-safe, lossless in-process packet queue.")
+        .def(py::init<>())
+        .def(
+            "add_packet",
+            [](inproc_queue &q, py::object packet) {
+                buffer_view view = request_contiguous_buffer(packet);
+                q.add_packet(view.ptr, view.size);
+            },
+            "Copy a packet into the queue (raises spead2.Stopped after stop()).")
+        .def("stop", &inproc_queue::stop, "Mark the end of the stream; receivers drain the rest, then stop.");
 
     py::class_<descriptor>(m, "RawDescriptor", "An item descriptor in its undecoded, wire-level form.")
         .def(py::init<>())

@@ -3,6 +3,7 @@
 #include <spead2/common_memcpy.h>
 #include <spead2/py_common.h>
 #include <spead2/recv_heap.h>
+#include <spead2/recv_inproc.h>
 #include <spead2/recv_mem.h>
 #include <spead2/recv_ring_stream.h>
 #include <spead2/recv_stream.h>
@@ -299,6 +300,10 @@ void register_streams(py::module_ &m)
         // The reader points into the buffer: it must outlive the stream.
         py::detail::keep_alive_impl(stream_obj, view.owner);
     }, py::arg("stream"), py::arg("buffer"));
+
+    m.def("_add_inproc_reader", [](stream &s, std::shared_ptr<inproc_queue> queue) {
+        s.emplace_reader<inproc_reader>(std::move(queue));
+    }, py::arg("stream"), py::arg("queue").none(false));
 }
 
 } // namespace

@@ -7,6 +7,7 @@
 #include <spead2/py_common.h>
 #include <spead2/py_send.h>
 #include <spead2/send_bytes.h>
+#include <spead2/send_inproc.h>
 #include <spead2/send_packet_generator.h>
 #include "py_core.h"
 
@@ -324,6 +325,23 @@ void register_send(py::module_ &parent)
         .def("getvalue", [](py_bytes_stream &s) { return s.bytes_writer().getvalue(); },
              "All bytes written so far.");
     define_sync_send_methods(bytes_stream, &bytes_stream_send);
+
+    py::class_<send::inproc_stream, send::stream, std::shared_ptr<send::inproc_stream>> inproc_stream(
+        m, "InprocStream", "Sends packets into in-process queues; substream i goes to queues[i].");
+    inproc_stream
+        .def(py::init([](std::shared_ptr<thread_pool> pool, const std::vector<std::shared_ptr<inproc_queue>> &queues,
+                         const send::stream_config &config) {
+                 return make_gil_released_shared<send::inproc_stream>(std::move(pool), queues, config);
+             }),
+             py::arg("thread_pool").none(false), py::arg("queues"), py::arg("config") = send::stream_config(),
+             py::keep_alive<1, 3>())
+        .def_property_readonly("queues", [](send::inproc_stream &s) {
+            py::list out;
+            for (const auto &q : s.get_queues())
+                out.append(py::cast(q));
+            return out;
+        });
+    define_sync_send_methods(inproc_stream);
 }
 
 } // namespace spead2::python

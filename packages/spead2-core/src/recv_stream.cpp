@@ -330,6 +330,11 @@ stream::add_packet_state::add_packet_state(stream &owner)
 stream::add_packet_state::~add_packet_state()
 {
     lock.unlock();
+    fold_stats();
+}
+
+void stream::add_packet_state::fold_stats()
+{
     std::uint64_t packets = batch_stats[stream_stat_indices::PACKETS]
                             + batch_stats[owner.malformed_packets_index];
     if (packets == 0)
@@ -340,6 +345,7 @@ stream::add_packet_state::~add_packet_state()
     const auto &config = *owner.stats_config;
     for (std::size_t i = 0; i < batch_stats.size(); i++)
         owner.stats[i] = config[i].combine(owner.stats[i], batch_stats[i]);
+    std::fill(batch_stats.begin(), batch_stats.end(), 0);
 }
 
 void stream::add_packet_state::add_malformed(packet_status status)
@@ -350,6 +356,8 @@ void stream::add_packet_state::add_malformed(packet_status status)
 
 void stream::add_packet_state::stop()
 {
+    // Statistics must be complete by the time a consumer sees the end of the stream.
+    fold_stats();
     if (!owner.stopped)
         owner.stop_received();
 }

@@ -3,7 +3,7 @@
 # HeapGenerator and ItemGroup.
 #
 # Only what the core provides is described; transports added by plugins
-# (UDP, TCP, inproc, ibverbs) are not. Unlike the reference's stubs there is
+# (UDP, TCP, ibverbs) are not. Unlike the reference's stubs there is
 # no typing-only SyncStream base: send_heap/send_heaps are declared on each
 # concrete synchronous stream and return the number of bytes sent.
 
@@ -98,6 +98,18 @@ class BytesStream(Stream):
     @overload
     def send_heaps(self, heaps: Sequence[HeapReference], mode: GroupMode) -> int: ...
     def getvalue(self) -> bytes: ...
+
+class InprocStream(Stream):
+    def __init__(
+        self, thread_pool: _ThreadPool, queues: Sequence[spead2.InprocQueue], config: StreamConfig = ...
+    ) -> None: ...
+    @property
+    def queues(self) -> list[spead2.InprocQueue]: ...
+    def send_heap(self, heap: Heap, cnt: int = -1, substream_index: int = 0, rate: float = -1.0) -> int: ...
+    @overload
+    def send_heaps(self, heaps: HeapReferenceList, mode: GroupMode) -> int: ...
+    @overload
+    def send_heaps(self, heaps: Sequence[HeapReference], mode: GroupMode) -> int: ...
 
 class HeapGenerator:
     def __init__(

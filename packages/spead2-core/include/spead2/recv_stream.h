@@ -225,6 +225,8 @@ public:
         std::unique_lock<std::mutex> lock;
         std::vector<std::uint64_t> batch_stats;
 
+        void fold_stats();
+
     public:
         explicit add_packet_state(stream &owner);
         ~add_packet_state();

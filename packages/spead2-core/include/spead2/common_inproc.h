@@ -1,0 +1,60 @@
+/* An in-process packet queue: the medium of the inproc transport (send::inproc_writer
+ * to recv::inproc_reader).  Unbounded and lossless, so a sender may send everything
+ * before a receiver exists. */
+#ifndef SPEAD2_COMMON_INPROC_H
+#define SPEAD2_COMMON_INPROC_H
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <vector>
+#include <spead2/common_defines.h>
+
+namespace spead2
+{
+
+class SPEAD2_API inproc_queue
+{
+public:
+    struct packet
+    {
+        std::unique_ptr<std::uint8_t[]> data;
+        std::size_t size = 0;
+    };
+
+    /* Called (with the queue's lock held, so it must only post work) once packets are
+     * available or the queue has stopped, after a consumer found it empty. */
+    typedef std::function<void()> waiter;
+
+private:
+    std::mutex mutex;
+    std::deque<packet> packets;
+    bool stopped = false;
+    std::vector<std::pair<const void *, waiter>> waiters;
+
+    void wake_one();
+
+public:
+    ~inproc_queue();
+
+    /// Copy a packet in. Throws ringbuffer_stopped after stop().
+    void add_packet(const std::uint8_t *data, std::size_t size);
+    /// Take ownership of a packet. Throws ringbuffer_stopped after stop().
+    void add_packet(packet &&p);
+    /// Consumers drain what is left, then see the end. Idempotent.
+    void stop();
+
+    /* Move up to @a max packets into @a out.  If there are none and the queue is not
+     * stopped, register @a wake under @a owner (replacing a previous one) and return
+     * false.  Otherwise return true; @a drained tells whether the queue is stopped
+     * and now empty. */
+    bool pop(std::vector<packet> &out, std::size_t max, const void *owner, waiter wake, bool &drained);
+    /// Forget @a owner's waiter: after this returns it will not be called.
+    void cancel_wait(const void *owner);
+};
+
+} // namespace spead2
+
+#endif

@@ -1,0 +1,33 @@
+/* The inproc receive transport: packets from an inproc_queue. */
+#ifndef SPEAD2_RECV_INPROC_H
+#define SPEAD2_RECV_INPROC_H
+
+#include <memory>
+#include <vector>
+#include <spead2/common_inproc.h>
+#include <spead2/recv_stream.h>
+
+namespace spead2::recv
+{
+
+/* Lossless: when the queue is stopped and drained, the stream stops.  Waits without
+ * occupying a worker: an empty queue calls it back when packets arrive. */
+class SPEAD2_API inproc_reader : public reader
+{
+private:
+    std::shared_ptr<inproc_queue> queue;
+    std::vector<inproc_queue::packet> batch;
+
+    void run();
+
+public:
+    inproc_reader(stream &owner, std::shared_ptr<inproc_queue> queue);
+    ~inproc_reader() override;
+    void start() override;
+    void stop() override;
+    bool lossy() const override { return false; }
+};
+
+} // namespace spead2::recv
+
+#endif

@@ -1,0 +1,61 @@
+#include <spead2/recv_inproc.h>
+#include <spead2/recv_packet.h>
+
+namespace spead2::recv
+{
+
+static constexpr std::size_t batch_packets = 64;
+
+inproc_reader::inproc_reader(stream &owner, std::shared_ptr<inproc_queue> queue)
+    : reader(owner), queue(std::move(queue))
+{
+}
+
+inproc_reader::~inproc_reader() = default;
+
+void inproc_reader::start()
+{
+    post([this] { run(); });
+}
+
+void inproc_reader::stop()
+{
+    /* The waiter is called under the queue's lock and posts through post(), which
+     * the stream counts; once cancelled here it cannot fire, so stream::stop() can
+     * safely wait for what was already posted. */
+    queue->cancel_wait(this);
+}
+
+void inproc_reader::run()
+{
+    while (true)
+    {
+        batch.clear();
+        bool drained = false;
+        if (!queue->pop(batch, batch_packets, this, [this] { post([this] { run(); }); }, drained))
+            return;   // the waiter resumes us
+        stream::add_packet_state state(get_stream());
+        for (const auto &p : batch)
+        {
+            if (state.is_stopped())
+                return;
+            packet_header packet;
+            packet_status status = decode_packet(packet, p.data.get(), p.size);
+            if (status == packet_status::ok && packet.total_length != p.size)
+                status = packet_status::size_mismatch;
+            if (status == packet_status::ok)
+                state.add_packet(packet);
+            else
+                state.add_malformed(status);
+        }
+        if (drained)
+        {
+            state.stop();
+            return;
+        }
+        if (state.is_stopped())
+            return;
+    }
+}
+
+} // namespace spead2::recv

@@ -1,0 +1,51 @@
+#include <cstring>
+#include <stdexcept>
+#include <spead2/common_ringbuffer.h>
+#include <spead2/send_inproc.h>
+
+namespace spead2::send
+{
+
+inproc_writer::inproc_writer(std::vector<std::shared_ptr<inproc_queue>> queues) : queues(std::move(queues))
+{
+    if (this->queues.empty())
+        throw std::invalid_argument("queues is empty");
+}
+
+inproc_writer::~inproc_writer() = default;
+
+void inproc_writer::write_packets(transmit_packet *packets, std::size_t n, std::function<void()> done)
+{
+    for (std::size_t i = 0; i < n; i++)
+    {
+        transmit_packet &p = packets[i];
+        inproc_queue::packet copy;
+        copy.data.reset(new std::uint8_t[p.size]);
+        copy.size = p.size;
+        std::uint8_t *dest = copy.data.get();
+        for (std::size_t j = 0; j < p.n_pieces; j++)
+        {
+            std::memcpy(dest, p.pieces[j].ptr, p.pieces[j].length);
+            dest += p.pieces[j].length;
+        }
+        try
+        {
+            queues[p.substream_index]->add_packet(std::move(copy));
+        }
+        catch (ringbuffer_stopped &)
+        {
+            p.result = std::make_error_code(std::errc::operation_canceled);
+        }
+    }
+    done();
+}
+
+inproc_stream::inproc_stream(std::shared_ptr<thread_pool> pool, std::vector<std::shared_ptr<inproc_queue>> queues,
+                             const stream_config &config)
+    : stream(std::move(pool), config, std::make_unique<inproc_writer>(std::move(queues)))
+{
+}
+
+inproc_stream::~inproc_stream() = default;
+
+} // namespace spead2::send
