@@ -51,11 +51,16 @@ STUB_FILES = {
     "spead2.send": FACADE_PKG / "send" / "__init__.pyi",
     "spead2.recv": FACADE_PKG / "recv" / "__init__.pyi",
     "spead2.recv.stream_stat_indices": FACADE_PKG / "recv" / "stream_stat_indices.pyi",
+    "spead2.send.asyncio": FACADE_PKG / "send" / "asyncio.pyi",
+    "spead2.recv.asyncio": FACADE_PKG / "recv" / "asyncio.pyi",
 }
 
 # Declared in the recv stub so that annotations can name them, but at runtime only
 # reachable in the native submodule (spec §4.1: not re-exported by spead2.recv).
-NATIVE_ONLY = {"spead2.recv": ("spead2._spead2.recv", {"_Stream", "HeapBase", "RawItem"})}
+NATIVE_ONLY = {
+    "spead2.recv": ("spead2._spead2.recv", {"_Stream", "HeapBase", "RawItem"}),
+    "spead2.send": ("spead2._spead2.send", {"InprocStreamAsyncio"}),
+}
 
 # Native modules without a stub of their own, whose classes the facade stubs describe.
 NATIVE_SUBMODULES = {"spead2._spead2.send": "spead2.send", "spead2._spead2.recv": "spead2.recv"}
@@ -140,7 +145,7 @@ def parse_stub(name: str, path: pathlib.Path) -> StubModule:
     for node in tree.body:
         if isinstance(node, ast.ClassDef):
             mod.classes[node.name] = node
-        elif isinstance(node, ast.FunctionDef):
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             mod.functions.setdefault(node.name, []).append(node)
         elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
             mod.variables[node.target.id] = node.value
@@ -175,7 +180,7 @@ def class_members(node: ast.ClassDef) -> dict[str, StubMember]:
     is_enum = any(_is_name(base, "Enum", "IntEnum", "Flag", "IntFlag") for base in node.bases)
     members: dict[str, StubMember] = {}
     for item in node.body:
-        if isinstance(item, ast.FunctionDef):
+        if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)):
             decorators = _decorator_names(item)
             if "setter" in decorators:
                 members[item.name].kind = "property_rw"
@@ -275,6 +280,8 @@ def resolve_runtime(module: str, node: ast.expr) -> Any:
             return runtime_attr(module, node.id)
         if node.id in stub.imports:
             source, attr = stub.imports[node.id]
+            if source in STUBS and attr is not None:
+                return runtime_attr(source, attr)
             target = runtime_module(source)
             return target if attr is None else getattr(target, attr)
         return getattr(builtins, node.id)

@@ -33,4 +33,8 @@ def spead2_names() -> dict[str, Any]:
 
 @hookimpl
 def spead2_send_names() -> dict[str, Any]:
-    return {"BytesStream": _core.send.BytesStream, "InprocStream": _core.send.InprocStream}
+    return {
+        "BytesStream": _core.send.BytesStream,
+        "InprocStream": _core.send.InprocStream,
+        "InprocStreamAsyncio": _core.send.InprocStreamAsyncio,
+    }

@@ -209,6 +209,25 @@ item_pointer_t bytes_stream_send(py_bytes_stream &s, const send::heap_reference 
     return sync_send(s, refs, n, mode);
 }
 
+/// Constructor and queues property shared by InprocStream and InprocStreamAsyncio.
+template<typename Class>
+void define_inproc_stream(Class &cls)
+{
+    using stream_type = typename Class::type;
+    cls.def(py::init([](std::shared_ptr<thread_pool> pool, const std::vector<std::shared_ptr<inproc_queue>> &queues,
+                        const send::stream_config &config) {
+                return make_gil_released_shared<stream_type>(std::move(pool), queues, config);
+            }),
+            py::arg("thread_pool").none(false), py::arg("queues"), py::arg("config") = send::stream_config(),
+            py::keep_alive<1, 3>())
+        .def_property_readonly("queues", [](stream_type &s) {
+            py::list out;
+            for (const auto &q : s.get_queues())
+                out.append(py::cast(q));
+            return out;
+        });
+}
+
 void register_config(py::module_ &m)
 {
     py::native_enum<send::rate_method>(m, "RateMethod", "enum.Enum", "How the send rate is limited.")
@@ -328,20 +347,14 @@ void register_send(py::module_ &parent)
 
     py::class_<send::inproc_stream, send::stream, std::shared_ptr<send::inproc_stream>> inproc_stream(
         m, "InprocStream", "Sends packets into in-process queues; substream i goes to queues[i].");
-    inproc_stream
-        .def(py::init([](std::shared_ptr<thread_pool> pool, const std::vector<std::shared_ptr<inproc_queue>> &queues,
-                         const send::stream_config &config) {
-                 return make_gil_released_shared<send::inproc_stream>(std::move(pool), queues, config);
-             }),
-             py::arg("thread_pool").none(false), py::arg("queues"), py::arg("config") = send::stream_config(),
-             py::keep_alive<1, 3>())
-        .def_property_readonly("queues", [](send::inproc_stream &s) {
-            py::list out;
-            for (const auto &q : s.get_queues())
-                out.append(py::cast(q));
-            return out;
-        });
+    define_inproc_stream(inproc_stream);
     define_sync_send_methods(inproc_stream);
+
+    using inproc_async = async_stream<send::inproc_stream>;
+    py::class_<inproc_async, send::stream, std::shared_ptr<inproc_async>> inproc_stream_asyncio(
+        m, "InprocStreamAsyncio", "Native base of spead2.send.asyncio.InprocStream.");
+    define_inproc_stream(inproc_stream_asyncio);
+    define_async_send_methods(inproc_stream_asyncio);
 }
 
 } // namespace spead2::python

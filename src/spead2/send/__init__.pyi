@@ -8,7 +8,7 @@
 # concrete synchronous stream and return the number of bytes sent.
 
 import enum
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Final, Literal, overload
 
 from typing_extensions import Self
@@ -110,6 +110,35 @@ class InprocStream(Stream):
     def send_heaps(self, heaps: HeapReferenceList, mode: GroupMode) -> int: ...
     @overload
     def send_heaps(self, heaps: Sequence[HeapReference], mode: GroupMode) -> int: ...
+
+class InprocStreamAsyncio(Stream):
+    """Native base of spead2.send.asyncio.InprocStream (only in spead2._spead2.send)."""
+
+    def __init__(
+        self, thread_pool: _ThreadPool, queues: Sequence[spead2.InprocQueue], config: StreamConfig = ...
+    ) -> None: ...
+    @property
+    def queues(self) -> list[spead2.InprocQueue]: ...
+    @property
+    def fd(self) -> int: ...
+    def async_send_heap(
+        self,
+        heap: Heap,
+        callback: Callable[[OSError | None, int], None],
+        cnt: int = -1,
+        substream_index: int = 0,
+        rate: float = -1.0,
+    ) -> bool: ...
+    @overload
+    def async_send_heaps(
+        self, heaps: HeapReferenceList, callback: Callable[[OSError | None, int], None], mode: GroupMode
+    ) -> bool: ...
+    @overload
+    def async_send_heaps(
+        self, heaps: Sequence[HeapReference], callback: Callable[[OSError | None, int], None], mode: GroupMode
+    ) -> bool: ...
+    def flush(self) -> None: ...
+    def process_callbacks(self) -> None: ...
 
 class HeapGenerator:
     def __init__(

@@ -3,11 +3,17 @@
 #ifndef SPEAD2_PY_SEND_H
 #define SPEAD2_PY_SEND_H
 
+#include <condition_variable>
+#include <cstdint>
 #include <future>
+#include <mutex>
 #include <system_error>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 #include <pybind11/pybind11.h>
+#include <spead2/common_logging.h>
+#include <spead2/common_ringbuffer.h>
 #include <spead2/py_common.h>
 #include <spead2/send_heap.h>
 #include <spead2/send_stream.h>
@@ -102,6 +108,138 @@ void define_sync_send_methods(Class &cls, Send send = &sync_send)
                 return send(s, list.refs.data(), list.refs.size(), mode);
             },
             py::arg("heaps"), py::arg("mode"));
+}
+
+/* The native base of an asyncio send stream (spead2._spead2.send.XxxStreamAsyncio):
+ * completions are queued by worker threads without the GIL and run later on the
+ * Python thread by process_callbacks(), when the event loop sees fd readable. */
+template<typename Base>
+class async_stream : public Base
+{
+private:
+    struct completion
+    {
+        std::uint64_t token;
+        std::error_code error;
+        item_pointer_t bytes;
+    };
+
+    std::mutex mutex;
+    std::condition_variable pending_cond;
+    std::vector<completion> pending;
+    readiness_fd ready;
+    /// Callback and the objects it keeps alive, per token; touched only with the GIL.
+    std::unordered_map<std::uint64_t, std::pair<py::object, py::object>> callbacks;
+    std::uint64_t next_token = 0;
+
+    send::completion_handler make_handler(std::uint64_t token)
+    {
+        return [this, token](const std::error_code &error, item_pointer_t bytes) {
+            std::lock_guard<std::mutex> lock(mutex);
+            if (pending.empty())
+                ready.set();
+            pending.push_back({token, error, bytes});
+            pending_cond.notify_all();
+        };
+    }
+
+public:
+    using Base::Base;
+
+    ~async_stream() override
+    {
+        // Completions refer to the callbacks: wait for them, then drop the callbacks.
+        this->flush();
+        if (!callbacks.empty())
+        {
+            py::gil_scoped_acquire gil;
+            callbacks.clear();
+        }
+    }
+
+    int get_fd() const { return ready.get_fd(); }
+
+    /// Queue heaps; @a keep_alive holds what they reference until @a callback has run.
+    bool async_send(const send::heap_reference *refs, std::size_t n, send::group_mode mode,
+                    py::object callback, py::object keep_alive)
+    {
+        std::uint64_t token = next_token++;
+        callbacks.emplace(token, std::make_pair(std::move(callback), std::move(keep_alive)));
+        py::gil_scoped_release release;
+        return this->async_send_heaps(refs, n, make_handler(token), mode);
+    }
+
+    /// Wait (GIL released) for completions, then run their callbacks in order.
+    void process_callbacks()
+    {
+        std::vector<completion> done;
+        {
+            py::gil_scoped_release release;
+            std::unique_lock<std::mutex> lock(mutex);
+            pending_cond.wait(lock, [this] { return !pending.empty(); });
+            done.swap(pending);
+            ready.clear();
+        }
+        for (std::size_t i = 0; i < done.size(); i++)
+        {
+            auto pos = callbacks.find(done[i].token);
+            py::object callback = std::move(pos->second.first);
+            callbacks.erase(pos);   // releases the heaps before the callback runs
+            py::object error = py::none();
+            if (done[i].error)
+                error = py::reinterpret_steal<py::object>(PyObject_CallFunction(
+                    PyExc_OSError, "is", done[i].error.value(), done[i].error.message().c_str()));
+            try
+            {
+                callback(error, done[i].bytes);
+            }
+            catch (py::error_already_set &)
+            {
+                log_warning("send callback raised Python exception; expect deadlocks!");
+                for (std::size_t j = i + 1; j < done.size(); j++)
+                    callbacks.erase(done[j].token);
+                throw;
+            }
+        }
+    }
+};
+
+/// Add the asyncio-base interface (fd, async_send_heap(s), flush, process_callbacks).
+template<typename Class>
+void define_async_send_methods(Class &cls)
+{
+    using stream_type = typename Class::type;
+    cls.def_property_readonly("fd", &stream_type::get_fd)
+        .def(
+            "async_send_heap",
+            [](stream_type &s, py::object heap, py::object callback, s_item_pointer_t cnt,
+               std::size_t substream_index, double rate) {
+                send::heap_reference ref{&heap.cast<py_heap &>().h, cnt, substream_index, rate};
+                return s.async_send(&ref, 1, send::group_mode::SERIAL, std::move(callback), heap);
+            },
+            py::arg("heap"), py::arg("callback"), py::arg("cnt") = -1, py::arg("substream_index") = 0,
+            py::arg("rate") = -1.0,
+            "Queue a heap; callback(exc, bytes) runs later from process_callbacks(). False if rejected.")
+        .def(
+            "async_send_heaps",
+            [](stream_type &s, py::object heaps, py::object callback, send::group_mode mode) {
+                auto &list = heaps.cast<py_heap_reference_list &>();
+                return s.async_send(list.refs.data(), list.refs.size(), mode, std::move(callback), heaps);
+            },
+            py::arg("heaps"), py::arg("callback"), py::arg("mode"))
+        .def(
+            "async_send_heaps",
+            [](stream_type &s, const std::vector<py_heap_reference> &heaps, py::object callback,
+               send::group_mode mode) {
+                py::object list = py::cast(py_heap_reference_list(heaps));
+                auto &converted = list.cast<py_heap_reference_list &>();
+                return s.async_send(converted.refs.data(), converted.refs.size(), mode, std::move(callback), list);
+            },
+            py::arg("heaps"), py::arg("callback"), py::arg("mode"))
+        .def("flush", &stream_type::flush, py::call_guard<py::gil_scoped_release>(),
+             "Block until every heap queued so far has completed.")
+        .def("process_callbacks", &stream_type::process_callbacks,
+             "Run the callbacks of completed sends (waits for one if none is ready).");
 }
 
 } // namespace spead2::python

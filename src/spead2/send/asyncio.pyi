@@ -1,0 +1,20 @@
+# Type stubs for spead2.send.asyncio: future-returning wrappers of the native
+# ...Asyncio send streams that the installed plugins provide (here: the core's).
+
+import asyncio
+from typing import Any
+from collections.abc import Sequence
+
+from spead2.send import GroupMode, Heap, HeapReference, HeapReferenceList, InprocStreamAsyncio
+
+class InprocStream(InprocStreamAsyncio):
+    def __init__(self, *args: Any, **kwargs: Any) -> None: ...
+    _active: int
+    _last_queued_future: asyncio.Future[int] | None
+    def async_send_heap(  # type: ignore[override]
+        self, heap: Heap, cnt: int = -1, substream_index: int = 0, rate: float = -1.0
+    ) -> asyncio.Future[int]: ...
+    def async_send_heaps(  # type: ignore[override]
+        self, heaps: Sequence[HeapReference] | HeapReferenceList, mode: GroupMode
+    ) -> asyncio.Future[int]: ...
+    async def async_flush(self) -> None: ...
