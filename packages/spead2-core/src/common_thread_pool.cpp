@@ -37,11 +37,27 @@ void thread_pool::run()
     std::unique_lock<std::mutex> lock(mutex);
     while (true)
     {
-        cond.wait(lock, [this] { return stopping || !tasks.empty(); });
-        if (tasks.empty())
-            return;   // stopping, and nothing left to run
-        std::function<void()> task = std::move(tasks.front());
-        tasks.pop_front();
+        std::function<void()> task;
+        if (!tasks.empty())
+        {
+            task = std::move(tasks.front());
+            tasks.pop_front();
+        }
+        else if (!timers.empty() && (stopping || timers.top().when <= clock::now()))
+        {
+            task = std::move(const_cast<timer &>(timers.top()).task);
+            timers.pop();
+        }
+        else if (stopping)
+            return;   // nothing left to run
+        else
+        {
+            if (timers.empty())
+                cond.wait(lock);
+            else
+                cond.wait_until(lock, timers.top().when);
+            continue;
+        }
         lock.unlock();
         try
         {
@@ -65,6 +81,18 @@ void thread_pool::post(std::function<void()> task)
         tasks.push_back(std::move(task));
     }
     cond.notify_one();
+}
+
+void thread_pool::post_at(clock::time_point when, std::function<void()> task)
+{
+    {
+        std::lock_guard<std::mutex> lock(mutex);
+        if (stopping)
+            throw std::runtime_error("thread pool has been stopped");
+        timers.push(timer{when, timer_seq++, std::move(task)});
+    }
+    // A new earliest deadline must shorten some worker's wait.
+    cond.notify_all();
 }
 
 void thread_pool::stop()

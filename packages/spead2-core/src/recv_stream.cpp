@@ -429,7 +429,7 @@ bool stream::add_packet_state::add_packet(const packet_header &packet)
     {
         // The stop heap is consumed, not delivered; the rest is flushed.
         slot->reset();
-        owner.stop_received();
+        stop();
         return true;
     }
     if (h.is_complete() || single)

@@ -41,6 +41,7 @@ struct stream::group
 {
     std::vector<packet_generator> generators;
     std::vector<std::size_t> substreams;
+    std::vector<double> rates;   ///< bytes per second per heap; 0 = unlimited
     group_mode mode = group_mode::SERIAL;
     completion_handler handler;
     std::size_t current = 0;     ///< next generator to take a packet from
@@ -71,8 +72,14 @@ struct stream::group
 
 stream::stream(std::shared_ptr<thread_pool> pool, const stream_config &config, std::unique_ptr<writer> transport)
     : pool(std::move(pool)), config(config), transport(std::move(transport)),
-    scratch(std::max<std::size_t>(config.get_max_packet_size(), 65536))
+    scratch(std::max<std::size_t>(config.get_max_packet_size(), 65536)),
+    origin(thread_pool::clock::now())
 {
+}
+
+double stream::now_ns() const
+{
+    return std::chrono::duration<double, std::nano>(thread_pool::clock::now() - origin).count();
 }
 
 stream::~stream()
@@ -151,6 +158,7 @@ bool stream::async_send_heaps(const heap_reference *first, std::size_t n, comple
             {
                 g->generators.emplace_back(*ref.h, cnt, config.get_max_packet_size());
                 g->substreams.push_back(ref.substream_index);
+                g->rates.push_back(ref.rate < 0 ? config.get_rate() : ref.rate);
             }
         }
     }
@@ -197,8 +205,15 @@ void stream::fill_batch(group &g)
     piece_start.clear();
     std::size_t used = 0;
     std::size_t index;
+    std::size_t batch_bytes = 0;
+    batch_rate_ns = batch_burst_ns = 0.0;
+    const double burst_ratio = config.get_burst_rate_ratio();
     while (batch.size() < max_batch_packets && g.next_generator(index))
     {
+        const double rate = g.rates[index];
+        // Rate-limited packets go in bursts of burst_size bytes, paced in between.
+        if (rate > 0 && batch_bytes >= config.get_burst_size() && !batch.empty())
+            break;
         packet_generator &gen = g.generators[index];
         std::size_t header_size = gen.next_header_size();
         if (used + header_size > scratch.size())
@@ -211,6 +226,12 @@ void stream::fill_batch(group &g)
         piece_start.push_back(pieces.size());
         std::size_t size = gen.next_packet(scratch.data() + used, pieces);
         used += header_size;
+        batch_bytes += size;
+        if (rate > 0)
+        {
+            batch_rate_ns += size * 1e9 / rate;
+            batch_burst_ns += size * 1e9 / (rate * burst_ratio);
+        }
         batch.push_back(transmit_packet{nullptr, 0, size, g.substreams[index], {}});
         g.packet_taken(index);
     }
@@ -233,24 +254,82 @@ void stream::run()
             if (queue.empty())
             {
                 active = false;
+                idle = true;
                 idle_cond.notify_all();
                 return;
             }
             batch_group = queue.front().get();
         }
+        const double now = now_ns();
+        if (idle)
+        {
+            // Idle time earns no credit; a schedule still in the future is kept.
+            idle = false;
+            rate_target = std::max(rate_target, now);
+            burst_target = std::max(burst_target, now);
+            if (rate_target > now || burst_target > now)
+            {
+                resume_at(std::max(rate_target, burst_target));
+                return;
+            }
+        }
+        batch_start = resume_target >= 0.0 ? resume_target : now;
+        resume_target = -1.0;
         fill_batch(*batch_group);
         write_state = writing;
         transport->write_packets(batch.data(), batch.size(), [this] {
             if (write_state.exchange(done) == returned)
             {
                 batch_done();
-                run();
+                resume_at(pace());
             }
         });
         if (write_state.exchange(returned) != done)
             return;   // completes asynchronously; the completion resumes run()
         batch_done();
+        double next = pace();
+        if (next > now_ns())
+        {
+            resume_at(next);
+            return;
+        }
     }
+}
+
+double stream::pace()
+{
+    if (batch_rate_ns == 0.0)
+    {
+        // Unlimited: time spent on it earns no credit for later limited heaps.
+        double now = now_ns();
+        rate_target = std::max(rate_target, now);
+        burst_target = std::max(burst_target, now);
+        return now;
+    }
+    rate_target += batch_rate_ns;
+    burst_target = std::max(burst_target, batch_start) + batch_burst_ns;
+    return std::max(rate_target, burst_target);
+}
+
+void stream::resume_at(double when_ns)
+{
+    if (when_ns > now_ns())
+    {
+        resume_target = when_ns;
+        auto when = origin + std::chrono::duration_cast<thread_pool::clock::duration>(
+                                 std::chrono::duration<double, std::nano>(when_ns));
+        try
+        {
+            pool->post_at(when, [this] { run(); });
+            return;
+        }
+        catch (std::runtime_error &)
+        {
+            // The pool is stopping: finish the queue without pacing rather than lose it.
+        }
+    }
+    resume_target = -1.0;
+    run();
 }
 
 void stream::batch_done()

@@ -2,10 +2,13 @@
 #ifndef SPEAD2_COMMON_THREAD_POOL_H
 #define SPEAD2_COMMON_THREAD_POOL_H
 
+#include <chrono>
 #include <condition_variable>
+#include <cstdint>
 #include <deque>
 #include <functional>
 #include <mutex>
+#include <queue>
 #include <thread>
 #include <vector>
 #include <spead2/common_defines.h>
@@ -15,10 +18,26 @@ namespace spead2
 
 class SPEAD2_API thread_pool
 {
+public:
+    typedef std::chrono::steady_clock clock;
+
 private:
+    struct timer
+    {
+        clock::time_point when;
+        std::uint64_t seq;   ///< keeps timers with equal deadlines in posting order
+        std::function<void()> task;
+        bool operator>(const timer &other) const
+        {
+            return when != other.when ? when > other.when : seq > other.seq;
+        }
+    };
+
     std::mutex mutex;
     std::condition_variable cond;
     std::deque<std::function<void()>> tasks;
+    std::priority_queue<timer, std::vector<timer>, std::greater<timer>> timers;
+    std::uint64_t timer_seq = 0;
     std::vector<std::thread> workers;
     bool stopping = false;
 
@@ -33,6 +52,9 @@ public:
 
     /// Run @a task on some worker. Throws std::runtime_error once stop() has been called.
     void post(std::function<void()> task);
+    /* Run @a task on some worker at @a when (or at stop(), whichever comes first, so
+     * that no posted work is lost).  Throws std::runtime_error once stopped. */
+    void post_at(clock::time_point when, std::function<void()> task);
     /// Run the remaining tasks, then join the workers. Idempotent.
     void stop();
     int num_threads() const { return int(workers.size()); }

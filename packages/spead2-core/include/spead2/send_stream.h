@@ -122,9 +122,29 @@ private:
     /// Whichever of "write_packets returned" and "done called" happens second continues.
     std::atomic<int> write_state{0};
 
+    /* Rate limiting.  Times are nanoseconds since @a origin, as doubles so that
+     * fractions of a nanosecond accumulate.  The next burst may start neither before
+     * rate_target (the schedule at the requested rate) nor before burst_target (a
+     * stream that fell behind catches up at the burst rate, no faster). */
+    thread_pool::clock::time_point origin;
+    double rate_target = 0.0;
+    double burst_target = 0.0;
+    /* When the batch was due: the time waited for, not the (later) wake-up, so that
+     * timer latency does not accumulate into the schedule. */
+    double batch_start = 0.0;
+    double resume_target = -1.0;    ///< the time a pending timer was set for
+    double batch_rate_ns = 0.0;     ///< the batch's duration at the requested rate(s)
+    double batch_burst_ns = 0.0;    ///< the batch's duration at the burst rate(s)
+    bool idle = true;               ///< the queue ran empty: idle time earns no credit
+
+    double now_ns() const;
     void run();
     void fill_batch(group &g);
     void batch_done();
+    /// Account for the batch just written; returns the time the next one may start.
+    double pace();
+    /// Continue run() at @a when_ns (now if it has passed).
+    void resume_at(double when_ns);
     void reject(const completion_handler &handler, std::errc error, const char *why);
 
 public:
