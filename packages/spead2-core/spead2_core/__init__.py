@@ -52,7 +52,7 @@ def keyword_only_init(cls: type) -> type:
 for _cls in (_core.send.StreamConfig, _core.recv.StreamConfig, _core.recv.RingStreamConfig):
     keyword_only_init(_cls)
 
-# Native log forwarding must stop before the interpreter finalises.
-atexit.register(_core._shutdown_logging)
+# No native thread may run while the interpreter finalises (streams, pools, logging).
+atexit.register(_core._shutdown)
 
 from .hookspecs import hookimpl  # noqa: E402

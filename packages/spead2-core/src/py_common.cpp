@@ -83,10 +83,10 @@ void register_common(py::module_ &m)
 
     py::class_<thread_pool, std::shared_ptr<thread_pool>>(m, "ThreadPool",
                                                           "Native worker threads that run network I/O and protocol processing.")
-        .def(py::init([](int threads) { return make_gil_released_shared<thread_pool>(threads); }),
+        .def(py::init([](int threads) { return stop_at_shutdown(make_gil_released_shared<thread_pool>(threads)); }),
              py::arg("threads") = 1)
         .def(py::init([](int threads, const std::vector<int> &affinity) {
-                 return make_gil_released_shared<thread_pool>(threads, affinity);
+                 return stop_at_shutdown(make_gil_released_shared<thread_pool>(threads, affinity));
              }),
              py::arg("threads"), py::arg("affinity"))
         .def("stop", &thread_pool::stop, py::call_guard<py::gil_scoped_release>())

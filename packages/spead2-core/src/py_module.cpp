@@ -7,6 +7,7 @@
 #include <pybind11/pybind11.h>
 #include <spead2/common_logging.h>
 #include <spead2/common_ringbuffer.h>
+#include <spead2/common_shutdown.h>
 #include "py_core.h"
 
 namespace py = pybind11;
@@ -114,12 +115,17 @@ log_forwarder *forwarder = nullptr;
 
 void register_logging(py::module_ &m)
 {
-    forwarder = new log_forwarder();   // lives until process exit; stopped by _shutdown_logging
+    forwarder = new log_forwarder();   // lives until process exit; stopped by _shutdown (atexit)
     m.def("log_info", [](const std::string &msg) { log_info("{}", msg); }, "Emit msg at INFO level through the native logging path.");
-    m.def("_shutdown_logging", [] {
+    m.def("_shutdown", [] {
+        {
+            // Streams and pools may log while stopping: the forwarder needs the GIL.
+            py::gil_scoped_release release;
+            shutdown_all();
+        }
         if (forwarder)
             forwarder->stop();
-    });
+    }, "Stop every live receive stream and thread pool, then the log forwarder (at exit).");
 }
 
 } // namespace spead2::python

@@ -271,7 +271,7 @@ void register_streams(py::module_ &m)
         .def("capacity", &ring_stream::ringbuffer_type::capacity);
     ring.def(py::init([](std::shared_ptr<thread_pool> pool, const stream_config &config,
                          const ring_stream_config &ring_config) {
-                 return make_gil_released_shared<ring_stream>(std::move(pool), config, ring_config);
+                 return stop_at_shutdown(make_gil_released_shared<ring_stream>(std::move(pool), config, ring_config));
              }),
              py::arg("thread_pool").none(false), py::arg("config") = stream_config(),
              py::arg("ring_config") = ring_stream_config())

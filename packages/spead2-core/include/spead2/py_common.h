@@ -8,6 +8,7 @@
 #include <memory>
 #include <pybind11/pybind11.h>
 #include <spead2/common_defines.h>
+#include <spead2/common_shutdown.h>
 
 namespace spead2::python
 {
