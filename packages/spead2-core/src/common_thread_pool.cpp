@@ -83,6 +83,12 @@ void thread_pool::post(std::function<void()> task)
     cond.notify_one();
 }
 
+bool thread_pool::is_stopped()
+{
+    std::lock_guard<std::mutex> lock(mutex);
+    return stopping;
+}
+
 void thread_pool::post_at(clock::time_point when, std::function<void()> task)
 {
     {

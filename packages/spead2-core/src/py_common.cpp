@@ -89,7 +89,7 @@ void register_common(py::module_ &m)
                  return stop_at_shutdown(make_gil_released_shared<thread_pool>(threads, affinity));
              }),
              py::arg("threads"), py::arg("affinity"))
-        .def("stop", &thread_pool::stop, py::call_guard<py::gil_scoped_release>())
+        .def("stop", [](thread_pool &p) { without_gil([&p] { p.stop(); }); })
         .def_static("set_affinity", &thread_pool::set_affinity);
 
     py::class_<memory_allocator, std::shared_ptr<memory_allocator>>(m, "MemoryAllocator",
@@ -102,7 +102,7 @@ void register_common(py::module_ &m)
         m, "MemoryPool", "A pool of fixed-size blocks for heaps of size lower..upper, refilled in the background.")
         .def(py::init([](std::size_t lower, std::size_t upper, std::size_t max_free, std::size_t initial,
                          std::shared_ptr<memory_allocator> allocator) {
-                 py::gil_scoped_release release;
+                 gil_release release;
                  return std::make_shared<memory_pool>(lower, upper, max_free, initial, std::move(allocator));
              }),
              py::arg("lower"), py::arg("upper"), py::arg("max_free"), py::arg("initial"),
@@ -110,7 +110,7 @@ void register_common(py::module_ &m)
         .def(py::init([](std::shared_ptr<thread_pool> pool, std::size_t lower, std::size_t upper,
                          std::size_t max_free, std::size_t initial, std::size_t low_water,
                          std::shared_ptr<memory_allocator> allocator) {
-                 py::gil_scoped_release release;
+                 gil_release release;
                  return std::make_shared<memory_pool>(std::move(pool), lower, upper, max_free, initial,
                                                       low_water, std::move(allocator));
              }),

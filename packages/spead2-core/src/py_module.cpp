@@ -8,6 +8,7 @@
 #include <spead2/common_logging.h>
 #include <spead2/common_ringbuffer.h>
 #include <spead2/common_shutdown.h>
+#include <spead2/py_common.h>
 #include "py_core.h"
 
 namespace py = pybind11;
@@ -31,6 +32,8 @@ private:
     std::deque<std::pair<log_level, std::string>> queue;
     bool overflowed = false;
     bool stopping = false;
+    bool exited = false;
+    std::condition_variable exited_cond;
     std::thread thread;
     py::object logger;
 
@@ -54,19 +57,24 @@ private:
         {
             cond.wait(lock, [this] { return stopping || !queue.empty(); });
             if (queue.empty())
+            {
+                exited = true;
+                exited_cond.notify_all();
                 return;
+            }
             auto [level, msg] = std::move(queue.front());
             queue.pop_front();
             bool report_overflow = overflowed && queue.empty();
             if (report_overflow)
                 overflowed = false;
             lock.unlock();
-            {
-                py::gil_scoped_acquire gil;
-                emit(level, msg);
-                if (report_overflow)
-                    emit(log_level::warning, "Log ringbuffer was full - some log messages were dropped");
-            }
+            /* Not RAII: if the interpreter is finalising, CPython ends this thread with
+             * a forced unwind while it takes the GIL, which must not cross a destructor. */
+            PyGILState_STATE gil = PyGILState_Ensure();
+            emit(level, msg);
+            if (report_overflow)
+                emit(log_level::warning, "Log ringbuffer was full - some log messages were dropped");
+            PyGILState_Release(gil);
             lock.lock();
         }
     }
@@ -92,20 +100,28 @@ public:
         cond.notify_one();
     }
 
-    /// Emit what is queued, then stop the thread. Called with the GIL held.
+    /* Emit what is queued, then stop the thread. Called with the GIL held.  A logging
+     * handler that blocks must not hang interpreter exit: after a grace period the
+     * thread is left to itself. */
     void stop()
     {
+        using namespace std::chrono_literals;
         set_log_function(nullptr);
         {
             std::lock_guard<std::mutex> lock(mutex);
             stopping = true;
         }
         cond.notify_all();
-        if (thread.joinable())
-        {
-            py::gil_scoped_release release;
+        if (!thread.joinable())
+            return;
+        bool finished = without_gil([this] {
+            std::unique_lock<std::mutex> lock(mutex);
+            return exited_cond.wait_for(lock, 2s, [this] { return exited; });
+        });
+        if (finished)
             thread.join();
-        }
+        else
+            thread.detach();
     }
 };
 
@@ -118,11 +134,8 @@ void register_logging(py::module_ &m)
     forwarder = new log_forwarder();   // lives until process exit; stopped by _shutdown (atexit)
     m.def("log_info", [](const std::string &msg) { log_info("{}", msg); }, "Emit msg at INFO level through the native logging path.");
     m.def("_shutdown", [] {
-        {
-            // Streams and pools may log while stopping: the forwarder needs the GIL.
-            py::gil_scoped_release release;
-            shutdown_all();
-        }
+        // Streams and pools may log while stopping: the forwarder needs the GIL.
+        without_gil([] { shutdown_all(); });
         if (forwarder)
             forwarder->stop();
     }, "Stop every live receive stream and thread pool, then the log forwarder (at exit).");

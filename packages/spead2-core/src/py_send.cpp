@@ -153,10 +153,7 @@ public:
 
     py::object getvalue()
     {
-        {
-            py::gil_scoped_release release;
-            wait_idle();
-        }
+        without_gil([this] { wait_idle(); });
         std::lock_guard<std::mutex> lock(mutex);
         if (storage)
         {
@@ -189,24 +186,21 @@ public:
 };
 
 item_pointer_t bytes_stream_send(py_bytes_stream &s, const send::heap_reference *refs, std::size_t n,
-                                 send::group_mode mode)
+                                 send::group_mode mode, py::object keep_alive)
 {
     std::size_t total = 0;
     for (std::size_t i = 0; i < n; i++)
         total += send::packet_generator(*refs[i].h, 0, s.get_config().get_max_packet_size()).total_size();
     py_bytes_writer &writer = s.bytes_writer();
     while (!writer.try_reserve(total))
-    {
-        py::gil_scoped_release release;
-        writer.wait_idle();
-    }
+        without_gil([&writer] { writer.wait_idle(); });
     struct release_guard
     {
         py_bytes_writer &writer;
         std::size_t total;
         ~release_guard() { writer.release(total); }
     } guard{writer, total};
-    return sync_send(s, refs, n, mode);
+    return sync_send(s, refs, n, mode, std::move(keep_alive));
 }
 
 /// Constructor and queues property shared by InprocStream and InprocStreamAsyncio.

@@ -174,27 +174,25 @@ bool stream::async_send_heaps(const heap_reference *first, std::size_t n, comple
         reject(g->handler, std::errc::invalid_argument, failure);
         return false;
     }
+    if (pool->is_stopped())
+    {
+        next_cnt = saved_next_cnt;
+        lock.unlock();
+        reject(g->handler, std::errc::operation_canceled, "the thread pool has been stopped");
+        return false;
+    }
     g->remaining = n;
     queue.push_back(std::move(g));
     queued_heaps += n;
-    if (!active)
-    {
-        try
-        {
-            pool->post([this] { run(); });
-        }
-        catch (std::runtime_error &)
-        {
-            std::unique_ptr<group> orphan = std::move(queue.back());
-            queue.pop_back();
-            queued_heaps -= n;
-            next_cnt = saved_next_cnt;
-            lock.unlock();
-            reject(orphan->handler, std::errc::operation_canceled, "the thread pool has been stopped");
-            return false;
-        }
-        active = true;
-    }
+    const bool start = !active;
+    active = true;
+    lock.unlock();
+    /* An idle stream transmits on the caller's thread: handing the work to a worker
+     * and waiting for it would cost two thread wake-ups per heap.  Heaps queued
+     * meanwhile by other threads follow in order; if the transport must wait (or
+     * the rate limiter sleeps), a worker takes over. */
+    if (start)
+        run();
     return true;
 }
 

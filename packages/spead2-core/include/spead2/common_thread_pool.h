@@ -58,6 +58,7 @@ public:
     /// Run the remaining tasks, then join the workers. Idempotent.
     void stop();
     int num_threads() const { return int(workers.size()); }
+    bool is_stopped();
 
     /// Pin the calling thread; failures are logged, never thrown.
     static void set_affinity(int core);

@@ -6,6 +6,12 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <exception>
+#include <optional>
+#include <thread>
+#include <type_traits>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <pybind11/pybind11.h>
 #include <spead2/common_defines.h>
 #include <spead2/common_shutdown.h>
@@ -14,6 +20,86 @@ namespace spead2::python
 {
 
 namespace py = pybind11;
+
+inline bool interpreter_finalizing()
+{
+#if PY_VERSION_HEX >= 0x030D0000
+    return Py_IsFinalizing();
+#else
+    return _Py_IsFinalizing();
+#endif
+}
+
+/* Run @a f without the GIL (for blocking calls).  A daemon thread that takes the GIL
+ * back while the interpreter finalises is ended by CPython with a forced unwind; that
+ * is harmless in ordinary code (pybind11 lets it through) but terminates the process
+ * if it crosses a destructor, so the GIL is restored explicitly, not by RAII. */
+template<typename F>
+auto without_gil(F &&f) -> decltype(f())
+{
+    using result_type = decltype(f());
+    std::exception_ptr error;
+    PyThreadState *state = PyEval_SaveThread();
+    if constexpr (std::is_void_v<result_type>)
+    {
+        try
+        {
+            f();
+        }
+        catch (...)
+        {
+            error = std::current_exception();
+        }
+        PyEval_RestoreThread(state);   // outside any try: a forced unwind passes through
+        if (error)
+            std::rethrow_exception(error);
+    }
+    else
+    {
+        std::optional<result_type> result;
+        try
+        {
+            result.emplace(f());
+        }
+        catch (...)
+        {
+            error = std::current_exception();
+        }
+        PyEval_RestoreThread(state);
+        if (error)
+            std::rethrow_exception(error);
+        return std::move(*result);
+    }
+}
+
+/* RAII GIL release for code that already runs inside a destructor (holder deleters),
+ * where a forced unwind would terminate the process whatever we do: a non-main
+ * thread that finds the interpreter finalising waits forever instead (the process is
+ * exiting).  Prefer without_gil everywhere else. */
+class gil_release
+{
+private:
+    bool main_thread;
+    PyThreadState *state;
+
+public:
+    /* The interpreter is finalised by the thread that started it, the process's
+     * initial thread, whose thread ID is the process ID (no Python call needed, which
+     * matters: this may run during finalisation). */
+    gil_release() : main_thread(syscall(SYS_gettid) == getpid()), state(PyEval_SaveThread())
+    {
+    }
+    gil_release(const gil_release &) = delete;
+    gil_release &operator=(const gil_release &) = delete;
+
+    ~gil_release()
+    {
+        if (!main_thread && interpreter_finalizing())
+            while (true)
+                std::this_thread::sleep_for(std::chrono::hours(1));
+        PyEval_RestoreThread(state);
+    }
+};
 
 /* Deleter for holders of objects whose destructor may block (joining threads,
  * flushing queues): the GIL is released meanwhile, so that a worker thread that
@@ -25,7 +111,7 @@ struct gil_release_deleter
     {
         if (ptr && PyGILState_Check())
         {
-            py::gil_scoped_release release;
+            gil_release release;
             delete ptr;
         }
         else
@@ -73,11 +159,7 @@ void interruptible_wait(Wait &&wait)
     using namespace std::chrono_literals;
     while (true)
     {
-        bool done;
-        {
-            py::gil_scoped_release release;
-            done = wait(50ms);
-        }
+        bool done = without_gil([&wait] { return wait(50ms); });
         if (done)
             return;
         if (PyErr_CheckSignals() != 0)

@@ -3,6 +3,7 @@
 #ifndef SPEAD2_PY_SEND_H
 #define SPEAD2_PY_SEND_H
 
+#include <algorithm>
 #include <condition_variable>
 #include <cstdint>
 #include <future>
@@ -58,29 +59,82 @@ struct py_heap_reference_list
     }
 };
 
-/* Send a group and wait (GIL released) for it to complete; returns the bytes sent or
- * throws std::system_error (-> OSError) with the failure. */
-inline item_pointer_t sync_send(send::stream &s, const send::heap_reference *refs, std::size_t n,
-                                send::group_mode mode)
+/* The Python object wrapping @a obj (an argument, so it has one).  Overloads take
+ * typed references so that pybind11 can choose between them; this recovers the
+ * object to keep alive. */
+template<typename T>
+py::object python_object(const T &obj)
 {
-    std::promise<std::pair<std::error_code, item_pointer_t>> promise;
-    auto future = promise.get_future();
+    return py::cast(&obj, py::return_value_policy::reference);
+}
+
+/// Completion of a synchronous send, shared with the stream's completion handler.
+struct sync_send_state
+{
+    std::mutex mutex;
+    std::condition_variable cond;
+    bool done = false;
+    std::error_code error;
+    item_pointer_t bytes = 0;
+
+    template<typename Duration>
+    bool wait_for(const Duration &timeout)
     {
-        py::gil_scoped_release release;
-        s.async_send_heaps(refs, n, [&promise](const std::error_code &ec, item_pointer_t bytes) {
-            promise.set_value({ec, bytes});
-        }, mode);
-        // Not interruptible: the heaps reference Python buffers until completion.
-        future.wait();
+        std::unique_lock<std::mutex> lock(mutex);
+        return cond.wait_for(lock, timeout, [this] { return done; });
     }
-    auto [error, bytes] = future.get();
-    if (error)
-        throw std::system_error(error);
-    return bytes;
+
+    bool is_done()
+    {
+        std::lock_guard<std::mutex> lock(mutex);
+        return done;
+    }
+};
+
+/* Sends abandoned by an interrupted wait: their heaps must stay alive until the
+ * stream is done with them, and can only be released with the GIL (held whenever
+ * this is touched). */
+inline std::vector<std::pair<std::shared_ptr<sync_send_state>, py::object>> &orphaned_sends()
+{
+    static auto *orphans = new std::vector<std::pair<std::shared_ptr<sync_send_state>, py::object>>();
+    return *orphans;
+}
+
+/* Send a group and wait (GIL released, interruptible) for it to complete; returns
+ * the bytes sent or throws std::system_error (-> OSError).  @a keep_alive holds what
+ * the heaps reference, in case a signal interrupts the wait. */
+inline item_pointer_t sync_send(send::stream &s, const send::heap_reference *refs, std::size_t n,
+                                send::group_mode mode, py::object keep_alive)
+{
+    auto &orphans = orphaned_sends();
+    orphans.erase(std::remove_if(orphans.begin(), orphans.end(), [](auto &o) { return o.first->is_done(); }),
+                  orphans.end());
+    auto state = std::make_shared<sync_send_state>();
+    without_gil([&] {
+        s.async_send_heaps(refs, n, [state](const std::error_code &ec, item_pointer_t bytes) {
+            std::lock_guard<std::mutex> lock(state->mutex);
+            state->error = ec;
+            state->bytes = bytes;
+            state->done = true;
+            state->cond.notify_all();
+        }, mode);
+    });
+    try
+    {
+        interruptible_wait([&state](auto timeout) { return state->wait_for(timeout); });
+    }
+    catch (py::error_already_set &)
+    {
+        orphans.emplace_back(state, std::move(keep_alive));
+        throw;
+    }
+    if (state->error)
+        throw std::system_error(state->error);
+    return state->bytes;
 }
 
 /* Add send_heap / send_heaps to a synchronous stream class.  @a send is called as
- * send(stream, refs, n, mode) and returns the bytes sent (default: sync_send). */
+ * send(stream, refs, n, mode, keep_alive) and returns the bytes sent (default: sync_send). */
 template<typename Class, typename Send = decltype(&sync_send)>
 void define_sync_send_methods(Class &cls, Send send = &sync_send)
 {
@@ -90,22 +144,23 @@ void define_sync_send_methods(Class &cls, Send send = &sync_send)
            [send](stream_type &s, const py_heap &heap, s_item_pointer_t cnt, std::size_t substream_index,
                   double rate) {
                send::heap_reference ref{&heap.h, cnt, substream_index, rate};
-               return send(s, &ref, 1, send::group_mode::SERIAL);
+               return send(s, &ref, 1, send::group_mode::SERIAL, python_object(heap));
            },
            py::arg("heap"), py::arg("cnt") = -1, py::arg("substream_index") = 0, py::arg("rate") = -1.0,
            "Send a heap and wait until it is transmitted; returns the number of bytes sent.")
         .def(
             "send_heaps",
             [send](stream_type &s, const py_heap_reference_list &heaps, send::group_mode mode) {
-                return send(s, heaps.refs.data(), heaps.refs.size(), mode);
+                return send(s, heaps.refs.data(), heaps.refs.size(), mode, python_object(heaps));
             },
             py::arg("heaps"), py::arg("mode"),
             "Send a group of heaps atomically, interleaved according to mode; returns the bytes sent.")
         .def(
             "send_heaps",
             [send](stream_type &s, const std::vector<py_heap_reference> &heaps, send::group_mode mode) {
-                py_heap_reference_list list(heaps);
-                return send(s, list.refs.data(), list.refs.size(), mode);
+                py::object list = py::cast(py_heap_reference_list(heaps));
+                const auto &converted = list.cast<const py_heap_reference_list &>();
+                return send(s, converted.refs.data(), converted.refs.size(), mode, std::move(list));
             },
             py::arg("heaps"), py::arg("mode"));
 }
@@ -165,21 +220,19 @@ public:
     {
         std::uint64_t token = next_token++;
         callbacks.emplace(token, std::make_pair(std::move(callback), std::move(keep_alive)));
-        py::gil_scoped_release release;
-        return this->async_send_heaps(refs, n, make_handler(token), mode);
+        return without_gil([&] { return this->async_send_heaps(refs, n, make_handler(token), mode); });
     }
 
     /// Wait (GIL released) for completions, then run their callbacks in order.
     void process_callbacks()
     {
         std::vector<completion> done;
-        {
-            py::gil_scoped_release release;
+        without_gil([&] {
             std::unique_lock<std::mutex> lock(mutex);
             pending_cond.wait(lock, [this] { return !pending.empty(); });
             done.swap(pending);
             ready.clear();
-        }
+        });
         for (std::size_t i = 0; i < done.size(); i++)
         {
             auto pos = callbacks.find(done[i].token);
@@ -212,19 +265,19 @@ void define_async_send_methods(Class &cls)
     cls.def_property_readonly("fd", &stream_type::get_fd)
         .def(
             "async_send_heap",
-            [](stream_type &s, py::object heap, py::object callback, s_item_pointer_t cnt,
+            [](stream_type &s, const py_heap &heap, py::object callback, s_item_pointer_t cnt,
                std::size_t substream_index, double rate) {
-                send::heap_reference ref{&heap.cast<py_heap &>().h, cnt, substream_index, rate};
-                return s.async_send(&ref, 1, send::group_mode::SERIAL, std::move(callback), heap);
+                send::heap_reference ref{&heap.h, cnt, substream_index, rate};
+                return s.async_send(&ref, 1, send::group_mode::SERIAL, std::move(callback), python_object(heap));
             },
             py::arg("heap"), py::arg("callback"), py::arg("cnt") = -1, py::arg("substream_index") = 0,
             py::arg("rate") = -1.0,
             "Queue a heap; callback(exc, bytes) runs later from process_callbacks(). False if rejected.")
         .def(
             "async_send_heaps",
-            [](stream_type &s, py::object heaps, py::object callback, send::group_mode mode) {
-                auto &list = heaps.cast<py_heap_reference_list &>();
-                return s.async_send(list.refs.data(), list.refs.size(), mode, std::move(callback), heaps);
+            [](stream_type &s, const py_heap_reference_list &heaps, py::object callback, send::group_mode mode) {
+                return s.async_send(heaps.refs.data(), heaps.refs.size(), mode, std::move(callback),
+                                    python_object(heaps));
             },
             py::arg("heaps"), py::arg("callback"), py::arg("mode"))
         .def(
@@ -236,7 +289,7 @@ void define_async_send_methods(Class &cls)
                 return s.async_send(converted.refs.data(), converted.refs.size(), mode, std::move(callback), list);
             },
             py::arg("heaps"), py::arg("callback"), py::arg("mode"))
-        .def("flush", &stream_type::flush, py::call_guard<py::gil_scoped_release>(),
+        .def("flush", [](stream_type &s) { without_gil([&s] { s.flush(); }); },
              "Block until every heap queued so far has completed.")
         .def("process_callbacks", &stream_type::process_callbacks,
              "Run the callbacks of completed sends (waits for one if none is ready).");

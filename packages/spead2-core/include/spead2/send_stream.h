@@ -156,8 +156,10 @@ public:
     writer &get_writer() { return *transport; }
 
     /* Queue a heap. Returns false if rejected (queue full: EAGAIN; bad cnt or substream:
-     * EINVAL); either way @a handler is called exactly once (inline if rejected).
-     * @a h must stay alive until then. */
+     * EINVAL; thread pool stopped: ECANCELED); either way @a handler is called exactly
+     * once, on this thread if rejected.  An idle stream starts transmitting on this
+     * thread, so the handler may also run here before this returns; otherwise it runs
+     * on a worker.  @a h must stay alive until then. */
     bool async_send_heap(const heap &h, completion_handler handler, s_item_pointer_t cnt = -1,
                          std::size_t substream_index = 0, double rate = -1.0);
     /// Queue a group of heaps atomically, interleaved according to @a mode.
