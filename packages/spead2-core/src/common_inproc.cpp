@@ -36,6 +36,17 @@ void inproc_queue::add_packet(packet &&p)
     wake_one();
 }
 
+void inproc_queue::add_packets(std::vector<packet> &&ps)
+{
+    std::lock_guard<std::mutex> lock(mutex);
+    if (stopped)
+        throw ringbuffer_stopped();
+    for (auto &p : ps)
+        packets.push_back(std::move(p));
+    ps.clear();
+    wake_one();
+}
+
 void inproc_queue::stop()
 {
     std::lock_guard<std::mutex> lock(mutex);

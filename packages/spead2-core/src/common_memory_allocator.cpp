@@ -11,7 +11,18 @@ void memory_allocator::deleter::operator()(std::uint8_t *ptr) const
     allocator->free(ptr, user);
 }
 
-memory_allocator::~memory_allocator() = default;
+/* Blocks at least this large are worth caching; at most this many, and this many
+ * bytes, are kept per allocator; a block is reused for requests down to half its
+ * size. */
+static constexpr std::size_t cache_min_size = std::size_t(256) << 10;
+static constexpr std::size_t cache_max_blocks = 8;
+static constexpr std::size_t cache_max_bytes = std::size_t(64) << 20;
+
+memory_allocator::~memory_allocator()
+{
+    for (const auto &block : cache)
+        delete[] block.first;
+}
 
 memory_allocator::pointer memory_allocator::make_pointer(std::uint8_t *ptr, void *user)
 {
@@ -20,12 +31,36 @@ memory_allocator::pointer memory_allocator::make_pointer(std::uint8_t *ptr, void
 
 memory_allocator::pointer memory_allocator::allocate(std::size_t size, void *)
 {
+    // The block's size travels in the user pointer, for free().
+    if (size >= cache_min_size)
+    {
+        std::lock_guard<std::mutex> lock(cache_mutex);
+        for (auto it = cache.begin(); it != cache.end(); ++it)
+            if (it->second >= size && it->second / 2 <= size)
+            {
+                auto block = *it;
+                cache.erase(it);
+                cached_bytes -= block.second;
+                return make_pointer(block.first, reinterpret_cast<void *>(block.second));
+            }
+    }
     // Default-initialised: the payload is overwritten by packet data anyway.
-    return make_pointer(new std::uint8_t[size]);
+    return make_pointer(new std::uint8_t[size], reinterpret_cast<void *>(size));
 }
 
-void memory_allocator::free(std::uint8_t *ptr, void *)
+void memory_allocator::free(std::uint8_t *ptr, void *user)
 {
+    const std::size_t size = reinterpret_cast<std::size_t>(user);
+    if (size >= cache_min_size)
+    {
+        std::lock_guard<std::mutex> lock(cache_mutex);
+        if (cache.size() < cache_max_blocks && cached_bytes + size <= cache_max_bytes)
+        {
+            cache.emplace_back(ptr, size);
+            cached_bytes += size;
+            return;
+        }
+    }
     delete[] ptr;
 }
 

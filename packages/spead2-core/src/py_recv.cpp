@@ -40,8 +40,7 @@ py::object pop_heap(ring_stream &s, bool wait)
     auto &ring = s.get_ringbuffer();
     while (true)
     {
-        if (wait)
-            interruptible_wait([&ring](auto timeout) { return ring.wait_for_data(timeout); });
+        // Try first: when heaps are waiting, releasing the GIL to wait costs more than the pop.
         try
         {
             return py::cast(std::shared_ptr<heap_base>(ring.try_pop()));
@@ -50,8 +49,8 @@ py::object pop_heap(ring_stream &s, bool wait)
         {
             if (!wait)
                 throw;
-            // another consumer took it first: wait again
         }
+        interruptible_wait([&ring](auto timeout) { return ring.wait_for_data(timeout); });
     }
 }
 

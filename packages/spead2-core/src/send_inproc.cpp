@@ -16,9 +16,31 @@ inproc_writer::~inproc_writer() = default;
 
 void inproc_writer::write_packets(transmit_packet *packets, std::size_t n, std::function<void()> done)
 {
+    /* Consecutive packets for the same queue go in together: one lock and at most
+     * one reader wake-up per run, not per packet. */
+    std::vector<inproc_queue::packet> run;
+    std::size_t run_start = 0;
+    auto flush = [&](std::size_t end) {
+        if (run.empty())
+            return;
+        try
+        {
+            queues[packets[run_start].substream_index]->add_packets(std::move(run));
+        }
+        catch (ringbuffer_stopped &)
+        {
+            for (std::size_t i = run_start; i < end; i++)
+                packets[i].result = std::make_error_code(std::errc::operation_canceled);
+        }
+        run.clear();
+    };
     for (std::size_t i = 0; i < n; i++)
     {
         transmit_packet &p = packets[i];
+        if (!run.empty() && p.substream_index != packets[run_start].substream_index)
+            flush(i);
+        if (run.empty())
+            run_start = i;
         inproc_queue::packet copy;
         copy.data.reset(new std::uint8_t[p.size]);
         copy.size = p.size;
@@ -28,15 +50,9 @@ void inproc_writer::write_packets(transmit_packet *packets, std::size_t n, std::
             std::memcpy(dest, p.pieces[j].ptr, p.pieces[j].length);
             dest += p.pieces[j].length;
         }
-        try
-        {
-            queues[p.substream_index]->add_packet(std::move(copy));
-        }
-        catch (ringbuffer_stopped &)
-        {
-            p.result = std::make_error_code(std::errc::operation_canceled);
-        }
+        run.push_back(std::move(copy));
     }
+    flush(n);
     done();
 }
 

@@ -43,6 +43,9 @@ public:
     void add_packet(const std::uint8_t *data, std::size_t size);
     /// Take ownership of a packet. Throws ringbuffer_stopped after stop().
     void add_packet(packet &&p);
+    /* Take ownership of several packets at once: one lock and at most one wake-up
+     * for the batch.  Throws ringbuffer_stopped (adding none) after stop(). */
+    void add_packets(std::vector<packet> &&ps);
     /// Consumers drain what is left, then see the end. Idempotent.
     void stop();
 

@@ -6,6 +6,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <mutex>
+#include <vector>
 #include <spead2/common_defines.h>
 
 namespace spead2
@@ -13,6 +15,14 @@ namespace spead2
 
 class SPEAD2_API memory_allocator : public std::enable_shared_from_this<memory_allocator>
 {
+private:
+    /* Recently freed large blocks (the default allocate/free only).  Heaps of one size
+     * come and go all the time; glibc maps and unmaps each such block afresh, and
+     * faulting in a fresh megabyte costs more than filling it. */
+    std::mutex cache_mutex;
+    std::vector<std::pair<std::uint8_t *, std::size_t>> cache;
+    std::size_t cached_bytes = 0;
+
 public:
     class SPEAD2_API deleter
     {
@@ -31,6 +41,7 @@ public:
 
     typedef std::unique_ptr<std::uint8_t[], deleter> pointer;
 
+    memory_allocator() = default;
     virtual ~memory_allocator();
 
     /* Allocate @a size bytes. @a hint is the packet that caused the allocation (may be
