@@ -9,11 +9,11 @@ logging bridge.
 from __future__ import annotations
 
 import copy
+import functools
 import logging
 import os
 import pickle
 import sys
-import threading
 import time
 
 import numpy as np
@@ -22,8 +22,11 @@ import pytest
 import spead2
 import spead2.recv
 import spead2.send
+import support
 
 LOG_TIMEOUT = 1.0
+
+run_in_thread = functools.partial(support.run_in_thread, timeout=5.0)
 
 
 # --------------------------------------------------------------------------
@@ -31,37 +34,7 @@ LOG_TIMEOUT = 1.0
 # --------------------------------------------------------------------------
 
 
-class _ListHandler(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(level=logging.DEBUG)
-        self.records: list[logging.LogRecord] = []
-        self._lock_records = threading.Lock()
-
-    def emit(self, record: logging.LogRecord) -> None:
-        with self._lock_records:
-            self.records.append(record)
-
-    def snapshot(self) -> list[logging.LogRecord]:
-        with self._lock_records:
-            return list(self.records)
-
-
-@pytest.fixture
-def spead2_log():
-    """Capture records of the "spead2" logger (at all levels)."""
-    logger = logging.getLogger("spead2")
-    handler = _ListHandler()
-    old_level = logger.level
-    logger.setLevel(logging.DEBUG)
-    logger.addHandler(handler)
-    try:
-        yield handler
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(old_level)
-
-
-def wait_for_record(handler: _ListHandler, predicate, timeout: float = LOG_TIMEOUT):
+def wait_for_record(handler: support.ListHandler, predicate, timeout: float = LOG_TIMEOUT):
     """Poll until a captured record satisfies *predicate*; return it or None."""
     deadline = time.monotonic() + timeout
     while True:
@@ -71,26 +44,6 @@ def wait_for_record(handler: _ListHandler, predicate, timeout: float = LOG_TIMEO
         if time.monotonic() >= deadline:
             return None
         time.sleep(0.01)
-
-
-def run_in_thread(fn, timeout: float = 5.0):
-    """Run *fn* in a fresh thread; fail if it does not finish within *timeout*."""
-    result: dict = {}
-
-    def target():
-        try:
-            result["value"] = fn()
-        except BaseException as exc:  # noqa: BLE001
-            result["exc"] = exc
-
-    thread = threading.Thread(target=target, daemon=True)
-    thread.start()
-    thread.join(timeout)
-    if thread.is_alive():
-        pytest.fail(f"call did not finish within {timeout} s")
-    if "exc" in result:
-        raise result["exc"]
-    return result.get("value")
 
 
 class Index:

@@ -12,6 +12,7 @@ receive stream made through the ``make_stream`` fixture is stopped at teardown.
 from __future__ import annotations
 
 import errno
+import functools
 import gc
 import threading
 import time
@@ -22,47 +23,18 @@ import pytest
 import spead2
 import spead2.recv
 import spead2.send
+import support
 
 TIMEOUT = 5.0
+
+run_in_thread = functools.partial(support.run_in_thread, timeout=TIMEOUT)
+drain = functools.partial(support.drain, timeout=TIMEOUT)
+poll = functools.partial(support.poll, timeout=TIMEOUT)
 
 
 # --------------------------------------------------------------------------
 # Helpers
 # --------------------------------------------------------------------------
-
-
-def run_in_thread(fn, *args, timeout: float = TIMEOUT, **kwargs):
-    """Call ``fn(*args, **kwargs)`` in a thread; fail if it does not return in time."""
-    result: dict = {}
-
-    def target():
-        try:
-            result["value"] = fn(*args, **kwargs)
-        except BaseException as exc:  # noqa: BLE001
-            result["exc"] = exc
-
-    thread = threading.Thread(target=target, daemon=True)
-    thread.start()
-    thread.join(timeout)
-    if thread.is_alive():
-        pytest.fail(f"{getattr(fn, '__name__', fn)} did not return within {timeout} s")
-    if "exc" in result:
-        raise result["exc"]
-    return result.get("value")
-
-
-def drain(stream, timeout: float = TIMEOUT) -> list:
-    """All heaps of ``stream`` until it stops."""
-    return run_in_thread(list, stream, timeout=timeout)
-
-
-def poll(predicate, timeout: float = TIMEOUT, interval: float = 0.01) -> bool:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(interval)
-    return True
 
 
 def scalar_heap(value: int, flavour: spead2.Flavour | None = None) -> spead2.send.Heap:
@@ -82,34 +54,6 @@ def heap_value(heap) -> int:
 
 def packets_of(heap, cnt: int, max_packet_size: int = 1472) -> list[bytes]:
     return [bytes(p) for p in spead2.send.PacketGenerator(heap, cnt, max_packet_size)]
-
-
-@pytest.fixture
-def thread_pool():
-    return spead2.ThreadPool()
-
-
-@pytest.fixture
-def make_stream(thread_pool):
-    created = []
-
-    def make(*args, **kwargs):
-        if not args and "thread_pool" not in kwargs:
-            args = (thread_pool,)
-        stream = spead2.recv.Stream(*args, **kwargs)
-        created.append(stream)
-        return stream
-
-    yield make
-    for stream in created:
-        run_in_thread(stream.stop)
-
-
-@pytest.fixture
-def queue():
-    q = spead2.InprocQueue()
-    yield q
-    q.stop()
 
 
 # --------------------------------------------------------------------------

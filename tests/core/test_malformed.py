@@ -27,11 +27,7 @@ import pytest
 import spead2
 import spead2.recv
 
-# The project runs pytest with --import-mode=importlib, which does not put the
-# test directory on sys.path: make the shared helper module importable.
-if str(pathlib.Path(__file__).resolve().parent) not in sys.path:
-    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-
+# conftest.py puts this directory on sys.path (pytest runs with --import-mode=importlib).
 from vector_support import (
     FUZZ_KINDS,
     bin_bytes,

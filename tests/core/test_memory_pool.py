@@ -11,9 +11,9 @@ log-based checks wait (bounded) for the log thread to catch up.
 
 from __future__ import annotations
 
+import functools
 import gc
 import logging
-import threading
 import time
 
 import numpy as np
@@ -22,9 +22,12 @@ import pytest
 import spead2
 import spead2.recv
 import spead2.send
+import support
 
 TIMEOUT = 10.0
 EMPTY_PREFIX = "memory pool is empty when allocating"
+
+run_in_thread = functools.partial(support.run_in_thread, timeout=TIMEOUT)
 
 
 # --------------------------------------------------------------------------
@@ -32,56 +35,16 @@ EMPTY_PREFIX = "memory pool is empty when allocating"
 # --------------------------------------------------------------------------
 
 
-def run_in_thread(fn, *args, timeout: float = TIMEOUT, **kwargs):
-    result: dict = {}
-
-    def target():
-        try:
-            result["value"] = fn(*args, **kwargs)
-        except BaseException as exc:  # noqa: BLE001
-            result["exc"] = exc
-
-    thread = threading.Thread(target=target, daemon=True)
-    thread.start()
-    thread.join(timeout)
-    if thread.is_alive():
-        pytest.fail(f"{getattr(fn, '__name__', fn)} did not return within {timeout} s")
-    if "exc" in result:
-        raise result["exc"]
-    return result.get("value")
-
-
-class _ListHandler(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(level=logging.DEBUG)
-        self.records: list[logging.LogRecord] = []
-        self.records_lock = threading.Lock()
-
-    def emit(self, record: logging.LogRecord) -> None:
-        with self.records_lock:
-            self.records.append(record)
-
-    def messages(self) -> list[str]:
-        with self.records_lock:
-            return [r.getMessage() for r in self.records]
-
-
 @pytest.fixture
-def log():
-    handler = _ListHandler()
-    logger = logging.getLogger("spead2")
-    old_level = logger.level
-    logger.setLevel(logging.DEBUG)
-    logger.addHandler(handler)
-    yield handler
-    logger.removeHandler(handler)
-    logger.setLevel(old_level)
+def log(spead2_log):
+    """The shared ``spead2_log`` capture fixture (conftest.py), under this module's name."""
+    return spead2_log
 
 
 def settle_log() -> None:
     """Wait until earlier native log messages have been emitted (logging is asynchronous)."""
     marker = f"settle-{time.monotonic_ns()}"
-    handler = _ListHandler()
+    handler = support.ListHandler()
     logger = logging.getLogger("spead2")
     old_level = logger.level
     logger.setLevel(min(logger.getEffectiveLevel(), logging.INFO))
@@ -98,7 +61,7 @@ def settle_log() -> None:
     time.sleep(0.05)
 
 
-def empty_warnings(log: _ListHandler) -> list[logging.LogRecord]:
+def empty_warnings(log: support.ListHandler) -> list[logging.LogRecord]:
     with log.records_lock:
         return [r for r in log.records if r.getMessage().startswith(EMPTY_PREFIX)]
 

@@ -13,8 +13,8 @@ The rate counts whole packets, headers included, in bytes per second.
 from __future__ import annotations
 
 import asyncio
+import functools
 import math
-import threading
 import time
 
 import numpy as np
@@ -26,27 +26,13 @@ import spead2.send
 import spead2.send.asyncio
 from spead2.send import GroupMode, HeapReference, HeapReferenceList, RateMethod
 
+import support
+
 TIMEOUT = 20.0
 SLACK = 0.95
 
-
-def run_in_thread(fn, *args, timeout: float = TIMEOUT, **kwargs):
-    result: dict = {}
-
-    def target():
-        try:
-            result["value"] = fn(*args, **kwargs)
-        except BaseException as exc:  # noqa: BLE001
-            result["exc"] = exc
-
-    thread = threading.Thread(target=target, daemon=True)
-    thread.start()
-    thread.join(timeout)
-    if thread.is_alive():
-        pytest.fail(f"{getattr(fn, '__name__', fn)} did not return within {timeout} s")
-    if "exc" in result:
-        raise result["exc"]
-    return result.get("value")
+run_in_thread = functools.partial(support.run_in_thread, timeout=TIMEOUT)
+run_async = functools.partial(support.run_async, timeout=TIMEOUT)
 
 
 def make_heap(size: int) -> spead2.send.Heap:
@@ -83,13 +69,6 @@ def send_sync(config: spead2.send.StreamConfig, heaps, n_queues: int = 1, **kwar
     finally:
         for q in queues:
             q.stop()
-
-
-@pytest.fixture
-def queue():
-    q = spead2.InprocQueue()
-    yield q
-    q.stop()
 
 
 # --------------------------------------------------------------------------
@@ -320,13 +299,6 @@ class TestLimiting:
 # --------------------------------------------------------------------------
 # asyncio sender
 # --------------------------------------------------------------------------
-
-
-def run_async(coro_fn, *args, timeout: float = TIMEOUT):
-    async def main():
-        return await asyncio.wait_for(coro_fn(*args), timeout)
-
-    return run_in_thread(asyncio.run, main(), timeout=timeout + 2)
 
 
 class TestAsyncio:

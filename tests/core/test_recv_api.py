@@ -18,8 +18,8 @@ Note: our receive streams append two statistics, ``malformed_packets`` and
 from __future__ import annotations
 
 import enum
+import functools
 import gc
-import logging
 import re
 import select
 import threading
@@ -34,7 +34,14 @@ import spead2.send
 from spead2.recv import StreamStatConfig
 from spead2.recv import stream_stat_indices as ssi
 
+import support
+from support import DuckItem
+
 TIMEOUT = 5.0
+
+run_in_thread = functools.partial(support.run_in_thread, timeout=TIMEOUT)
+drain = functools.partial(support.drain, timeout=TIMEOUT)
+poll = functools.partial(support.poll, timeout=TIMEOUT)
 
 CORE_STATS = [
     ("heaps", StreamStatConfig.Mode.COUNTER),
@@ -56,104 +63,8 @@ EXTRA_NAMES = ["malformed_packets", "rejected_packets"]
 # --------------------------------------------------------------------------
 
 
-def run_in_thread(fn, *args, timeout: float = TIMEOUT, **kwargs):
-    """Call ``fn(*args, **kwargs)`` in a thread; fail if it does not return in time."""
-    result: dict = {}
-
-    def target():
-        try:
-            result["value"] = fn(*args, **kwargs)
-        except BaseException as exc:  # noqa: BLE001
-            result["exc"] = exc
-
-    thread = threading.Thread(target=target, daemon=True)
-    thread.start()
-    thread.join(timeout)
-    if thread.is_alive():
-        pytest.fail(f"{getattr(fn, '__name__', fn)} did not return within {timeout} s")
-    if "exc" in result:
-        raise result["exc"]
-    return result.get("value")
-
-
 def get(stream, timeout: float = TIMEOUT):
     return run_in_thread(stream.get, timeout=timeout)
-
-
-def drain(stream, timeout: float = TIMEOUT) -> list:
-    return run_in_thread(list, stream, timeout=timeout)
-
-
-def poll(predicate, timeout: float = TIMEOUT, interval: float = 0.01) -> bool:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(interval)
-    return True
-
-
-@pytest.fixture
-def thread_pool():
-    return spead2.ThreadPool()
-
-
-@pytest.fixture
-def make_stream(thread_pool):
-    created = []
-
-    def make(*args, **kwargs):
-        if not args and "thread_pool" not in kwargs:
-            args = (thread_pool,)
-        stream = spead2.recv.Stream(*args, **kwargs)
-        created.append(stream)
-        return stream
-
-    yield make
-    for stream in created:
-        run_in_thread(stream.stop)
-
-
-class _ListHandler(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(level=logging.DEBUG)
-        self.records: list[logging.LogRecord] = []
-        self.mutex = threading.Lock()
-
-    def emit(self, record: logging.LogRecord) -> None:
-        with self.mutex:
-            self.records.append(record)
-
-    def messages(self) -> list[str]:
-        with self.mutex:
-            return [r.getMessage() for r in self.records]
-
-
-@pytest.fixture
-def spead2_log():
-    logger = logging.getLogger("spead2")
-    handler = _ListHandler()
-    old_level = logger.level
-    logger.setLevel(logging.DEBUG)
-    logger.addHandler(handler)
-    try:
-        yield handler
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(old_level)
-
-
-class DuckItem:
-    def __init__(self, id: int, data, immediate: bool = False) -> None:
-        self.id = id
-        self.data = data
-        self.immediate = immediate
-
-    def to_buffer(self):
-        return self.data
-
-    def allow_immediate(self) -> bool:
-        return self.immediate
 
 
 def pattern(size: int, seed: int = 0) -> bytes:

@@ -10,6 +10,7 @@ Each coroutine test runs ``asyncio.run`` in a helper thread with a timeout.
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import threading
 import weakref
@@ -21,42 +22,19 @@ import spead2
 import spead2.recv
 import spead2.recv.asyncio
 import spead2.send
+import support
+from support import reader_registered
 
 TIMEOUT = 10.0
 AsyncStream = spead2.recv.asyncio.Stream
+
+run_in_thread = functools.partial(support.run_in_thread, timeout=TIMEOUT)
+run_async = functools.partial(support.run_async, timeout=TIMEOUT)
 
 
 # --------------------------------------------------------------------------
 # Helpers
 # --------------------------------------------------------------------------
-
-
-def run_in_thread(fn, *args, timeout: float = TIMEOUT, **kwargs):
-    result: dict = {}
-
-    def target():
-        try:
-            result["value"] = fn(*args, **kwargs)
-        except BaseException as exc:  # noqa: BLE001
-            result["exc"] = exc
-
-    thread = threading.Thread(target=target, daemon=True)
-    thread.start()
-    thread.join(timeout)
-    if thread.is_alive():
-        pytest.fail(f"{getattr(fn, '__name__', fn)} did not return within {timeout} s")
-    if "exc" in result:
-        raise result["exc"]
-    return result.get("value")
-
-
-def run_async(coro_fn, *args, timeout: float = TIMEOUT, loop_errors: list | None = None):
-    async def main():
-        if loop_errors is not None:
-            asyncio.get_running_loop().set_exception_handler(lambda loop, ctx: loop_errors.append(ctx))
-        return await asyncio.wait_for(coro_fn(*args), timeout)
-
-    return run_in_thread(asyncio.run, main(), timeout=timeout + 2)
 
 
 def packet(value: int, cnt: int) -> bytes:
@@ -70,17 +48,6 @@ def packet(value: int, cnt: int) -> bytes:
 def value_of(heap) -> int:
     (raw,) = [item for item in heap.get_items() if item.id == 0x1000]
     return int.from_bytes(bytes(raw), "big")
-
-
-def reader_registered(loop, fd) -> bool:
-    selector = getattr(loop, "_selector", None)
-    if selector is None:
-        pytest.skip("event loop has no selector to inspect")
-    try:
-        key = selector.get_key(fd)
-    except KeyError:
-        return False
-    return key.data[0] is not None
 
 
 async def wait_until(predicate, timeout: float = 5.0) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 import errno
+import functools
 import gc
 import math
 import threading
@@ -22,31 +23,16 @@ import spead2
 import spead2.send
 from spead2.send import GroupMode, HeapReference, HeapReferenceList, RateMethod
 
+import support
+from support import DuckItem
+
 CALL_TIMEOUT = 5.0
+
+run_in_thread = functools.partial(support.run_in_thread, timeout=CALL_TIMEOUT)
 
 # --------------------------------------------------------------------------
 # Helpers
 # --------------------------------------------------------------------------
-
-
-def run_in_thread(fn, *args, timeout: float = CALL_TIMEOUT, **kwargs):
-    """Call ``fn(*args, **kwargs)`` in a thread, failing if it hangs."""
-    result: dict = {}
-
-    def target():
-        try:
-            result["value"] = fn(*args, **kwargs)
-        except BaseException as exc:  # noqa: BLE001
-            result["exc"] = exc
-
-    thread = threading.Thread(target=target, daemon=True)
-    thread.start()
-    thread.join(timeout)
-    if thread.is_alive():
-        pytest.fail(f"{getattr(fn, '__name__', fn)} did not return within {timeout} s")
-    if "exc" in result:
-        raise result["exc"]
-    return result.get("value")
 
 
 class Packet(NamedTuple):
@@ -102,21 +88,6 @@ def parse_packets(data: bytes) -> list[Packet]:
     return packets
 
 
-class DuckItem:
-    """Minimal object satisfying Heap.add_item's duck typing."""
-
-    def __init__(self, id: int, data, immediate: bool = False) -> None:
-        self.id = id
-        self.data = data
-        self.immediate = immediate
-
-    def to_buffer(self):
-        return self.data
-
-    def allow_immediate(self) -> bool:
-        return self.immediate
-
-
 def make_heap(size: int, id: int = 0x1000, flavour: spead2.Flavour | None = None) -> spead2.send.Heap:
     """Heap with one addressed item of *size* bytes (byte i has value i % 251)."""
     heap = spead2.send.Heap(flavour) if flavour is not None else spead2.send.Heap()
@@ -139,12 +110,6 @@ def cnts(data: bytes) -> list[int]:
         if p.cnt not in out:
             out.append(p.cnt)
     return out
-
-
-@pytest.fixture
-def thread_pool():
-    pool = spead2.ThreadPool()
-    yield pool
 
 
 def bytes_stream(thread_pool, **config) -> spead2.send.BytesStream:

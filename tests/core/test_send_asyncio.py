@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import functools
 import gc
 import logging
 import select
-import threading
 import weakref
 
 import numpy as np
@@ -29,49 +29,20 @@ import spead2.send
 import spead2.send.asyncio
 from spead2.send import GroupMode, HeapReference, HeapReferenceList
 
+import support
+from support import reader_registered
+
 TIMEOUT = 10.0
 NativeInproc = spead2._spead2.send.InprocStreamAsyncio
 AsyncInproc = spead2.send.asyncio.InprocStream
+
+run_in_thread = functools.partial(support.run_in_thread, timeout=TIMEOUT)
+run_async = functools.partial(support.run_async, timeout=TIMEOUT)
 
 
 # --------------------------------------------------------------------------
 # Helpers
 # --------------------------------------------------------------------------
-
-
-def run_in_thread(fn, *args, timeout: float = TIMEOUT, **kwargs):
-    """Call ``fn(*args, **kwargs)`` in a thread; fail if it does not return in time."""
-    result: dict = {}
-
-    def target():
-        try:
-            result["value"] = fn(*args, **kwargs)
-        except BaseException as exc:  # noqa: BLE001
-            result["exc"] = exc
-
-    thread = threading.Thread(target=target, daemon=True)
-    thread.start()
-    thread.join(timeout)
-    if thread.is_alive():
-        pytest.fail(f"{getattr(fn, '__name__', fn)} did not return within {timeout} s")
-    if "exc" in result:
-        raise result["exc"]
-    return result.get("value")
-
-
-def run_async(coro_fn, *args, timeout: float = TIMEOUT, loop_errors: list | None = None):
-    """Run ``coro_fn(*args)`` under ``asyncio.run`` in a thread, with a timeout.
-
-    If ``loop_errors`` is given, the loop's exception handler appends each
-    context dict to it (instead of logging).
-    """
-
-    async def main():
-        if loop_errors is not None:
-            asyncio.get_running_loop().set_exception_handler(lambda loop, ctx: loop_errors.append(ctx))
-        return await asyncio.wait_for(coro_fn(*args), timeout)
-
-    return run_in_thread(asyncio.run, main(), timeout=timeout + 2)
 
 
 def make_heap(size: int = 64, fill: int = 0) -> spead2.send.Heap:
@@ -102,18 +73,6 @@ def first_byte(heap) -> int:
     return bytes(raw)[0]
 
 
-def reader_registered(loop, fd) -> bool:
-    """Whether ``loop`` watches ``fd`` for reading (selector event loops only)."""
-    selector = getattr(loop, "_selector", None)
-    if selector is None:
-        pytest.skip("event loop has no selector to inspect")
-    try:
-        key = selector.get_key(fd)
-    except KeyError:
-        return False
-    return key.data[0] is not None  # (reader handle, writer handle)
-
-
 # Slow heaps: 256 KiB at 2.5 MB/s takes ~0.1 s, so they are still in flight
 # while the test does its (synchronous) checks.
 SLOW_SIZE = 256 * 1024
@@ -121,29 +80,8 @@ SLOW_RATE = 2.5e6
 
 
 @pytest.fixture
-def thread_pool():
-    return spead2.ThreadPool()
-
-
-@pytest.fixture
-def queue():
-    q = spead2.InprocQueue()
-    yield q
-    q.stop()
-
-
-class _ListHandler(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(level=logging.DEBUG)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-
-@pytest.fixture
 def log_records():
-    handler = _ListHandler()
+    handler = support.ListHandler()
     loggers = [logging.getLogger(name) for name in ("", "asyncio", "spead2")]
     for logger in loggers:
         logger.addHandler(handler)

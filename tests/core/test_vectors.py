@@ -16,17 +16,11 @@ Only the public ``spead2`` Python API is used (see vector_support.py).
 
 import hashlib
 import json
-import pathlib
-import sys
 
 import numpy as np
 import pytest
 
-# The project runs pytest with --import-mode=importlib, which does not put the
-# test directory on sys.path: make the shared helper module importable.
-if str(pathlib.Path(__file__).resolve().parent) not in sys.path:
-    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-
+# conftest.py puts this directory on sys.path (pytest runs with --import-mode=importlib).
 from vector_support import (
     FIXED_UPSTREAM_BUGS,
     VECTOR_DIR,

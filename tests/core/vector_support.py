@@ -16,8 +16,8 @@ public Python API only, and provides:
 * a deterministic mutation fuzzer (:func:`fuzz_mutation`, :func:`fuzz_main`)
   used by ``test_malformed.py`` (run in a child process, see there).
 
-Other test modules may import it (``from vector_support import ...``): pytest
-puts this directory on ``sys.path`` because ``tests/core`` is not a package.
+Other test modules may import it (``from vector_support import ...``):
+``conftest.py`` puts this directory on ``sys.path``.
 """
 
 from __future__ import annotations
