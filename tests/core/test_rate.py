@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import math
+import threading
 import time
 
 import numpy as np
@@ -278,6 +279,45 @@ class TestLimiting:
         n, elapsed = run_in_thread(body)
         q.stop()
         assert elapsed >= (n - config.burst_size) / rate * SLACK, (n, elapsed)
+
+    def test_catch_up_no_faster_than_burst_rate(self):
+        """A stream that fell behind (its pool stalled) catches up at the burst rate,
+        not all at once. Only a lower bound on time is asserted."""
+        rate, ratio = 10e6, 2.0
+        pool = spead2.ThreadPool(1)
+        # A receive stream on the same one-thread pool, blocked on its full ring,
+        # occupies the worker: the sender's first pause (a pool timer) then overruns.
+        blocker_queue = spead2.InprocQueue()
+        for cnt in (1, 2, 3):
+            for packet in spead2.send.PacketGenerator(make_heap(100), cnt, 1472):
+                blocker_queue.add_packet(packet)
+        blocker = spead2.recv.Stream(pool, spead2.recv.StreamConfig(), spead2.recv.RingStreamConfig(heaps=1))
+        blocker.add_inproc_reader(blocker_queue)
+        support.poll(lambda: blocker.stats["worker_blocked"] >= 1)
+
+        config = spead2.send.StreamConfig(rate=rate, burst_rate_ratio=ratio, max_packet_size=8972)
+        stream = spead2.send.InprocStream(pool, [spead2.InprocQueue()], config)
+        heap = make_heap(2 * 1024 * 1024)
+        times = {}
+
+        def send():
+            n = stream.send_heap(heap)
+            times["done"] = time.perf_counter()
+            return n
+
+        def release():
+            time.sleep(0.4)  # the rate schedule runs ~4 MB ahead meanwhile
+            times["release"] = time.perf_counter()
+            blocker_queue.stop()
+            blocker.stop()
+
+        thread = threading.Thread(target=release)
+        thread.start()
+        n = run_in_thread(send)
+        thread.join()
+        # All but the first burst or two was sent after the release, no faster than burst_rate.
+        remaining = n - 2 * config.burst_size
+        assert times["done"] - times["release"] >= remaining / (rate * ratio) * SLACK, (n, times)
 
     def test_received_data_intact_when_limited(self):
         q = spead2.InprocQueue()
