@@ -178,7 +178,8 @@ class TestLimiting:
         config = spead2.send.StreamConfig(rate=rate, max_packet_size=128)
         total, elapsed = send_sync(config, [heap])
         assert total > 1.4 * 400_000  # sanity: headers really are a big fraction
-        assert elapsed >= total / rate * SLACK, (total, elapsed)
+        # Pauses come between bursts: the first burst_size bytes leave at once.
+        assert elapsed >= (total - config.burst_size) / rate * SLACK, (total, elapsed)
 
     @pytest.mark.parametrize("method", list(RateMethod))
     def test_every_rate_method_limits(self, method):
@@ -279,6 +280,17 @@ class TestLimiting:
         n, elapsed = run_in_thread(body)
         q.stop()
         assert elapsed >= (n - config.burst_size) / rate * SLACK, (n, elapsed)
+
+    def test_sleeps_only_between_bursts(self):
+        """Within a burst packets go back to back: a 1 MB heap with a 2 MB burst_size
+        leaves at once even at 100 kB/s (pacing every packet would take 10 s); the
+        pause comes before the next burst."""
+        rate = 100e3
+        config = spead2.send.StreamConfig(rate=rate, burst_size=2 * 1024 * 1024, max_packet_size=8972)
+        stream = spead2.send.InprocStream(spead2.ThreadPool(), [spead2.InprocQueue()], config)
+        heap = make_heap(1024 * 1024)
+        n, elapsed = timed(stream.send_heap, heap)
+        assert elapsed < 0.5 * n / rate, (n, elapsed)
 
     def test_catch_up_no_faster_than_burst_rate(self):
         """A stream that fell behind (its pool stalled) catches up at the burst rate,

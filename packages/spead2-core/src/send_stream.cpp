@@ -205,12 +205,13 @@ void stream::fill_batch(group &g)
     std::size_t index;
     std::size_t batch_bytes = 0;
     batch_rate_ns = batch_burst_ns = 0.0;
+    batch_limited_bytes = 0;
     const double burst_ratio = config.get_burst_rate_ratio();
     while (batch.size() < max_batch_packets && g.next_generator(index))
     {
         const double rate = g.rates[index];
         // Rate-limited packets go in bursts of burst_size bytes, paced in between.
-        if (rate > 0 && batch_bytes >= config.get_burst_size() && !batch.empty())
+        if (rate > 0 && burst_bytes + batch_limited_bytes >= config.get_burst_size() && !batch.empty())
             break;
         packet_generator &gen = g.generators[index];
         std::size_t header_size = gen.next_header_size();
@@ -227,6 +228,7 @@ void stream::fill_batch(group &g)
         batch_bytes += size;
         if (rate > 0)
         {
+            batch_limited_bytes += size;
             batch_rate_ns += size * 1e9 / rate;
             batch_burst_ns += size * 1e9 / (rate * burst_ratio);
         }
@@ -273,19 +275,21 @@ void stream::run()
         }
         batch_start = resume_target >= 0.0 ? resume_target : now;
         resume_target = -1.0;
+        if (burst_bytes == 0)
+            burst_start = batch_start;
         fill_batch(*batch_group);
         write_state = writing;
         transport->write_packets(batch.data(), batch.size(), [this] {
             if (write_state.exchange(done) == returned)
             {
                 batch_done();
-                resume_at(pace());
+                resume_at(pace(more_queued()));
             }
         });
         if (write_state.exchange(returned) != done)
             return;   // completes asynchronously; the completion resumes run()
         batch_done();
-        double next = pace();
+        double next = pace(more_queued());
         if (next > now_ns())
         {
             resume_at(next);
@@ -294,18 +298,31 @@ void stream::run()
     }
 }
 
-double stream::pace()
+bool stream::more_queued()
 {
-    if (batch_rate_ns == 0.0)
+    std::lock_guard<std::mutex> lock(mutex);
+    return !queue.empty();
+}
+
+double stream::pace(bool more)
+{
+    burst_rate_ns += batch_rate_ns;
+    burst_burst_ns += batch_burst_ns;
+    burst_bytes += batch_limited_bytes;
+    const double now = now_ns();
+    if (burst_rate_ns == 0.0)
     {
         // Unlimited: time spent on it earns no credit for later limited heaps.
-        double now = now_ns();
         rate_target = std::max(rate_target, now);
         burst_target = std::max(burst_target, now);
         return now;
     }
-    rate_target += batch_rate_ns;
-    burst_target = std::max(burst_target, batch_start) + batch_burst_ns;
+    if (more && burst_bytes < config.get_burst_size())
+        return now;   // the burst goes on back to back
+    rate_target += burst_rate_ns;
+    burst_target = std::max(burst_target, burst_start) + burst_burst_ns;
+    burst_rate_ns = burst_burst_ns = 0.0;
+    burst_bytes = 0;
     return std::max(rate_target, burst_target);
 }
 

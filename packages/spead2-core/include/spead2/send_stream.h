@@ -135,14 +135,23 @@ private:
     double resume_target = -1.0;    ///< the time a pending timer was set for
     double batch_rate_ns = 0.0;     ///< the batch's duration at the requested rate(s)
     double batch_burst_ns = 0.0;    ///< the batch's duration at the burst rate(s)
+    std::size_t batch_limited_bytes = 0;
+    /* The burst in progress: a burst spans batches until burst_size bytes are out or
+     * the queue runs empty, and only then does the stream pause. */
+    double burst_start = 0.0;
+    double burst_rate_ns = 0.0;
+    double burst_burst_ns = 0.0;
+    std::size_t burst_bytes = 0;
     bool idle = true;               ///< the queue ran empty: idle time earns no credit
 
     double now_ns() const;
     void run();
     void fill_batch(group &g);
     void batch_done();
-    /// Account for the batch just written; returns the time the next one may start.
-    double pace();
+    /* Account for the batch just written; returns the time the next one may start.
+     * @a more: the queue still holds packets (so a burst may continue). */
+    double pace(bool more);
+    bool more_queued();
     /// Continue run() at @a when_ns (now if it has passed).
     void resume_at(double when_ns);
     void reject(const completion_handler &handler, std::errc error, const char *why);
