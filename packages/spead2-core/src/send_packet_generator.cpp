@@ -61,11 +61,14 @@ packet_generator::packet_generator(const heap &h, item_pointer_t cnt, std::size_
         throw std::invalid_argument("heap is too large for the flavour's heap address bits");
 }
 
+std::size_t packet_generator::pointers_in_packet(std::size_t sent) const
+{
+    return h.get_repeat_pointers() ? pointers.size() : std::min(max_item_pointers, pointers.size() - sent);
+}
+
 std::size_t packet_generator::next_header_size() const
 {
-    std::size_t n = h.get_repeat_pointers()
-        ? pointers.size() : std::min(max_item_pointers, pointers.size() - next_pointer);
-    return packet_prefix + 8 * n;
+    return packet_prefix + 8 * pointers_in_packet(next_pointer);
 }
 
 std::size_t packet_generator::total_size() const
@@ -73,8 +76,7 @@ std::size_t packet_generator::total_size() const
     std::size_t total = 0, offset = 0, sent_pointers = 0;
     while (offset < payload_size)
     {
-        std::size_t n = h.get_repeat_pointers()
-            ? pointers.size() : std::min(max_item_pointers, pointers.size() - sent_pointers);
+        std::size_t n = pointers_in_packet(sent_pointers);
         std::size_t len = std::min(payload_size - offset, max_packet_size - packet_prefix - 8 * n);
         total += packet_prefix + 8 * n + len;
         offset += len;
@@ -88,7 +90,7 @@ std::size_t packet_generator::next_packet(std::uint8_t *scratch, std::vector<buf
     const flavour &f = h.get_flavour();
     const bool repeat = h.get_repeat_pointers();
     const std::size_t first = repeat ? 0 : next_pointer;
-    const std::size_t n = repeat ? pointers.size() : std::min(max_item_pointers, pointers.size() - next_pointer);
+    const std::size_t n = pointers_in_packet(next_pointer);
     const std::size_t header_size = packet_prefix + 8 * n;
     const std::size_t length = std::min(payload_size - payload_offset, max_packet_size - header_size);
 

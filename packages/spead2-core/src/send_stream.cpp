@@ -273,10 +273,9 @@ void stream::run()
                 return;
             }
         }
-        batch_start = resume_target >= 0.0 ? resume_target : now;
-        resume_target = -1.0;
         if (burst_bytes == 0)
-            burst_start = batch_start;
+            burst_start = resume_target >= 0.0 ? resume_target : now;
+        resume_target = -1.0;
         fill_batch(*batch_group);
         write_state = writing;
         transport->write_packets(batch.data(), batch.size(), [this] {

@@ -29,6 +29,9 @@ private:
     std::size_t payload_size;         ///< HEAP_LENGTH: real payload plus padding
     std::size_t real_payload_size;
 
+    /// Heap item pointers in the packet after @a sent have gone out.
+    std::size_t pointers_in_packet(std::size_t sent) const;
+
     std::size_t next_pointer = 0;
     std::size_t payload_offset = 0;
     std::size_t next_item = 0;         ///< item supplying the next payload bytes

@@ -129,15 +129,14 @@ private:
     thread_pool::clock::time_point origin;
     double rate_target = 0.0;
     double burst_target = 0.0;
-    /* When the batch was due: the time waited for, not the (later) wake-up, so that
-     * timer latency does not accumulate into the schedule. */
-    double batch_start = 0.0;
     double resume_target = -1.0;    ///< the time a pending timer was set for
     double batch_rate_ns = 0.0;     ///< the batch's duration at the requested rate(s)
     double batch_burst_ns = 0.0;    ///< the batch's duration at the burst rate(s)
     std::size_t batch_limited_bytes = 0;
     /* The burst in progress: a burst spans batches until burst_size bytes are out or
-     * the queue runs empty, and only then does the stream pause. */
+     * the queue runs empty, and only then does the stream pause.  It started when it
+     * was due (the time waited for, not the later wake-up), so that timer latency
+     * does not accumulate into the schedule. */
     double burst_start = 0.0;
     double burst_rate_ns = 0.0;
     double burst_burst_ns = 0.0;
