@@ -1,4 +1,4 @@
-"""Build a C++ program against the installed core (headers + libspead2_core.so) and run it."""
+"""Build each C++ program in cpp/ against the installed core (headers + libspead2_core.so) and run it."""
 
 from __future__ import annotations
 
@@ -10,17 +10,18 @@ import pytest
 
 import spead2_core
 
-SOURCE = pathlib.Path(__file__).resolve().parent / "cpp" / "test_core_api.cpp"
+SOURCES = sorted((pathlib.Path(__file__).resolve().parent / "cpp").glob("*.cpp"))
 
 
-def test_installed_cpp_api(tmp_path):
+@pytest.mark.parametrize("source", SOURCES, ids=[source.stem for source in SOURCES])
+def test_installed_cpp_api(source, tmp_path):
     compiler = shutil.which("c++") or shutil.which("g++")
     if compiler is None:
         pytest.skip("no C++ compiler on PATH (needed only by this test)")
-    exe = tmp_path / "test_core_api"
+    exe = tmp_path / source.stem
     lib_dir = spead2_core.get_lib_dir()
     subprocess.run(
-        [compiler, "-std=c++17", "-O1", "-fvisibility=hidden", "-I", spead2_core.get_include(), str(SOURCE),
+        [compiler, "-std=c++17", "-O1", "-fvisibility=hidden", "-I", spead2_core.get_include(), str(source),
          "-L", lib_dir, "-lspead2_core", f"-Wl,-rpath,{lib_dir}", "-pthread", "-o", str(exe)],
         check=True, timeout=300,
     )

@@ -73,13 +73,8 @@ struct stream::group
 stream::stream(std::shared_ptr<thread_pool> pool, const stream_config &config, std::unique_ptr<writer> transport)
     : pool(std::move(pool)), config(config), transport(std::move(transport)),
     scratch(std::max<std::size_t>(config.get_max_packet_size(), 65536)),
-    origin(thread_pool::clock::now())
+    pacing(config.get_burst_size(), config.get_burst_rate_ratio())
 {
-}
-
-double stream::now_ns() const
-{
-    return std::chrono::duration<double, std::nano>(thread_pool::clock::now() - origin).count();
 }
 
 stream::~stream()
@@ -203,15 +198,11 @@ void stream::fill_batch(group &g)
     piece_start.clear();
     std::size_t used = 0;
     std::size_t index;
-    std::size_t batch_bytes = 0;
-    batch_rate_ns = batch_burst_ns = 0.0;
-    batch_limited_bytes = 0;
-    const double burst_ratio = config.get_burst_rate_ratio();
     while (batch.size() < max_batch_packets && g.next_generator(index))
     {
         const double rate = g.rates[index];
         // Rate-limited packets go in bursts of burst_size bytes, paced in between.
-        if (rate > 0 && burst_bytes + batch_limited_bytes >= config.get_burst_size() && !batch.empty())
+        if (rate > 0 && pacing.burst_full() && !batch.empty())
             break;
         packet_generator &gen = g.generators[index];
         std::size_t header_size = gen.next_header_size();
@@ -225,13 +216,7 @@ void stream::fill_batch(group &g)
         piece_start.push_back(pieces.size());
         std::size_t size = gen.next_packet(scratch.data() + used, pieces);
         used += header_size;
-        batch_bytes += size;
-        if (rate > 0)
-        {
-            batch_limited_bytes += size;
-            batch_rate_ns += size * 1e9 / rate;
-            batch_burst_ns += size * 1e9 / (rate * burst_ratio);
-        }
+        pacing.add_packet(size, rate);
         batch.push_back(transmit_packet{nullptr, 0, size, g.substreams[index], {}});
         g.packet_taken(index);
     }
@@ -254,46 +239,30 @@ void stream::run()
             if (queue.empty())
             {
                 active = false;
-                idle = true;
+                pacing.went_idle();
                 idle_cond.notify_all();
                 return;
             }
             batch_group = queue.front().get();
         }
-        const double now = now_ns();
-        if (idle)
-        {
-            // Idle time earns no credit; a schedule still in the future is kept.
-            idle = false;
-            rate_target = std::max(rate_target, now);
-            burst_target = std::max(burst_target, now);
-            if (rate_target > now || burst_target > now)
-            {
-                resume_at(std::max(rate_target, burst_target));
-                return;
-            }
-        }
-        if (burst_bytes == 0)
-            burst_start = resume_target >= 0.0 ? resume_target : now;
-        resume_target = -1.0;
+        const auto now = thread_pool::clock::now();
+        if (schedule_run(pacing.batch_start(now)))
+            return;
         fill_batch(*batch_group);
         write_state = writing;
         transport->write_packets(batch.data(), batch.size(), [this] {
             if (write_state.exchange(done) == returned)
             {
                 batch_done();
-                resume_at(pace(more_queued()));
+                if (!schedule_run(pacing.batch_end(thread_pool::clock::now(), more_queued())))
+                    run();
             }
         });
         if (write_state.exchange(returned) != done)
             return;   // completes asynchronously; the completion resumes run()
         batch_done();
-        double next = pace(more_queued());
-        if (next > now_ns())
-        {
-            resume_at(next);
+        if (schedule_run(pacing.batch_end(thread_pool::clock::now(), more_queued())))
             return;
-        }
     }
 }
 
@@ -303,47 +272,20 @@ bool stream::more_queued()
     return !queue.empty();
 }
 
-double stream::pace(bool more)
+bool stream::schedule_run(thread_pool::clock::time_point when)
 {
-    burst_rate_ns += batch_rate_ns;
-    burst_burst_ns += batch_burst_ns;
-    burst_bytes += batch_limited_bytes;
-    const double now = now_ns();
-    if (burst_rate_ns == 0.0)
+    if (when <= thread_pool::clock::now())
+        return false;
+    try
     {
-        // Unlimited: time spent on it earns no credit for later limited heaps.
-        rate_target = std::max(rate_target, now);
-        burst_target = std::max(burst_target, now);
-        return now;
+        pool->post_at(when, [this] { run(); });
+        return true;
     }
-    if (more && burst_bytes < config.get_burst_size())
-        return now;   // the burst goes on back to back
-    rate_target += burst_rate_ns;
-    burst_target = std::max(burst_target, burst_start) + burst_burst_ns;
-    burst_rate_ns = burst_burst_ns = 0.0;
-    burst_bytes = 0;
-    return std::max(rate_target, burst_target);
-}
-
-void stream::resume_at(double when_ns)
-{
-    if (when_ns > now_ns())
+    catch (std::runtime_error &)
     {
-        resume_target = when_ns;
-        auto when = origin + std::chrono::duration_cast<thread_pool::clock::duration>(
-                                 std::chrono::duration<double, std::nano>(when_ns));
-        try
-        {
-            pool->post_at(when, [this] { run(); });
-            return;
-        }
-        catch (std::runtime_error &)
-        {
-            // The pool is stopping: finish the queue without pacing rather than lose it.
-        }
+        // The pool is stopping: finish the queue without pacing rather than lose it.
+        return false;
     }
-    resume_target = -1.0;
-    run();
 }
 
 void stream::batch_done()

@@ -16,6 +16,7 @@
 #include <spead2/common_thread_pool.h>
 #include <spead2/send_heap.h>
 #include <spead2/send_packet_generator.h>
+#include <spead2/send_rate_limiter.h>
 
 namespace spead2::send
 {
@@ -122,37 +123,15 @@ private:
     /// Whichever of "write_packets returned" and "done called" happens second continues.
     std::atomic<int> write_state{0};
 
-    /* Rate limiting.  Times are nanoseconds since @a origin, as doubles so that
-     * fractions of a nanosecond accumulate.  The next burst may start neither before
-     * rate_target (the schedule at the requested rate) nor before burst_target (a
-     * stream that fell behind catches up at the burst rate, no faster). */
-    thread_pool::clock::time_point origin;
-    double rate_target = 0.0;
-    double burst_target = 0.0;
-    double resume_target = -1.0;    ///< the time a pending timer was set for
-    double batch_rate_ns = 0.0;     ///< the batch's duration at the requested rate(s)
-    double batch_burst_ns = 0.0;    ///< the batch's duration at the burst rate(s)
-    std::size_t batch_limited_bytes = 0;
-    /* The burst in progress: a burst spans batches until burst_size bytes are out or
-     * the queue runs empty, and only then does the stream pause.  It started when it
-     * was due (the time waited for, not the later wake-up), so that timer latency
-     * does not accumulate into the schedule. */
-    double burst_start = 0.0;
-    double burst_rate_ns = 0.0;
-    double burst_burst_ns = 0.0;
-    std::size_t burst_bytes = 0;
-    bool idle = true;               ///< the queue ran empty: idle time earns no credit
+    rate_limiter pacing;   ///< only touched by the draining worker
 
-    double now_ns() const;
     void run();
     void fill_batch(group &g);
     void batch_done();
-    /* Account for the batch just written; returns the time the next one may start.
-     * @a more: the queue still holds packets (so a burst may continue). */
-    double pace(bool more);
     bool more_queued();
-    /// Continue run() at @a when_ns (now if it has passed).
-    void resume_at(double when_ns);
+    /* Arranges for run() to continue at @a when.  False if it should go on at once:
+     * the time has passed, or the pool is stopping (the queue is then finished unpaced). */
+    bool schedule_run(thread_pool::clock::time_point when);
     void reject(const completion_handler &handler, std::errc error, const char *why);
 
 public:
