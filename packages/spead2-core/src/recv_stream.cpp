@@ -337,10 +337,13 @@ void stream::add_packet_state::fold_stats()
 {
     std::uint64_t packets = batch_stats[stream_stat_indices::PACKETS]
                             + batch_stats[owner.malformed_packets_index];
-    if (packets == 0)
-        return;
-    batch_stats[stream_stat_indices::BATCHES] = 1;
-    batch_stats[stream_stat_indices::MAX_BATCH] = packets;
+    if (packets > 0)
+    {
+        batch_stats[stream_stat_indices::BATCHES] = 1;
+        batch_stats[stream_stat_indices::MAX_BATCH] = packets;
+    }
+    else if (std::all_of(batch_stats.begin(), batch_stats.end(), [](std::uint64_t v) { return v == 0; }))
+        return;   // an empty batch (e.g. a reader's final stop) leaves the stats lock alone
     std::lock_guard<std::mutex> stats_lock(owner.stats_mutex);
     const auto &config = *owner.stats_config;
     for (std::size_t i = 0; i < batch_stats.size(); i++)

@@ -23,6 +23,64 @@
         }                                                                 \
     } while (0)
 
+namespace
+{
+
+/* A third-party reader that reports through custom statistics: each batch adds to a
+ * counter and offers a value to a maximum; the stream folds the batches by mode. */
+class stats_reader : public spead2::recv::reader
+{
+    std::size_t counter_index, maximum_index;
+
+public:
+    stats_reader(spead2::recv::stream &owner, std::size_t counter_index, std::size_t maximum_index)
+        : reader(owner), counter_index(counter_index), maximum_index(maximum_index)
+    {
+    }
+
+    void start() override
+    {
+        post([this] {
+            for (std::uint64_t batch_maximum : {5, 30, 10})
+            {
+                spead2::recv::stream::add_packet_state state(get_stream());
+                state.stat(counter_index) += 2;
+                state.stat(maximum_index) = batch_maximum;
+            }
+            spead2::recv::stream::add_packet_state(get_stream()).stop();
+        });
+    }
+
+    bool lossy() const override { return false; }
+};
+
+int check_custom_stats(const std::shared_ptr<spead2::thread_pool> &pool)
+{
+    spead2::recv::stream_config config;
+    const std::size_t counter = config.add_stat("frames");
+    const std::size_t maximum = config.add_stat("largest_gap", spead2::recv::stream_stat_config::mode::MAXIMUM);
+    CHECK(counter == spead2::recv::stream_stat_indices::CUSTOM_STATS);
+    spead2::recv::ring_stream receiver(pool, config);
+    receiver.emplace_reader<stats_reader>(counter, maximum);
+    bool stopped = false;
+    try
+    {
+        receiver.get_ringbuffer().pop();
+    }
+    catch (spead2::ringbuffer_stopped &)
+    {
+        stopped = true;
+    }
+    CHECK(stopped);
+    auto stats = receiver.get_stats();
+    CHECK(stats[stats.index_of("frames")] == 6);
+    CHECK(stats[stats.index_of("largest_gap")] == 30);
+    CHECK(stats[spead2::recv::stream_stat_indices::BATCHES] == 0);
+    return 0;
+}
+
+} // anonymous namespace
+
 int main()
 {
     spead2::set_log_function([](spead2::log_level, const std::string &) {});
@@ -84,6 +142,8 @@ int main()
     auto stats = receiver.get_stats();
     CHECK(stats[spead2::recv::stream_stat_indices::HEAPS] == 1);
     CHECK(stats[stats.index_of("malformed_packets")] == 0);
+    if (check_custom_stats(pool))
+        return 1;
     std::puts("ok");
     return 0;
 }
