@@ -381,6 +381,37 @@ def test_thread_pool_affinity_valid() -> None:
     pool.stop()
 
 
+def _thread_ids() -> set[int]:
+    return {int(tid) for tid in os.listdir("/proc/self/task")}
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="needs Linux /proc to see threads")
+@pytest.mark.parametrize(
+    "affinity", ["none", "first", "first-last"], ids=["unpinned", "one-core", "round-robin"]
+)
+def test_thread_pool_workers(affinity) -> None:
+    """The pool starts exactly `threads` workers; worker i is pinned to affinity[i % len]."""
+    cores = sorted(os.sched_getaffinity(0))
+    affinity = {"none": [], "first": [cores[0]], "first-last": [cores[0], cores[-1]]}[affinity]
+    threads = 3
+    before = _thread_ids()
+    pool = spead2.ThreadPool(threads, affinity)
+    try:
+        workers = _thread_ids() - before
+        assert len(workers) == threads
+        if affinity:
+            expected = sorted(str({affinity[i % len(affinity)]}) for i in range(threads))
+        else:
+            expected = [str(set(cores))] * threads
+        # Workers pin themselves as they start: allow them a moment.
+        def pinned():
+            return sorted(str(os.sched_getaffinity(tid)) for tid in workers) == expected
+        assert support.poll(pinned, timeout=2.0), [os.sched_getaffinity(tid) for tid in workers]
+    finally:
+        pool.stop()
+    assert support.poll(lambda: not (_thread_ids() & workers), timeout=2.0), "workers outlived stop()"
+
+
 def test_thread_pool_affinity_out_of_range_warns(spead2_log) -> None:
     pool = spead2.ThreadPool(1, [100000])  # must not raise
     record = wait_for_record(spead2_log, lambda r: r.levelno == logging.WARNING)
@@ -437,6 +468,61 @@ def test_mmap_allocator() -> None:
     assert isinstance(spead2.MmapAllocator(), spead2.MemoryAllocator)
     assert isinstance(spead2.MmapAllocator(0, True), spead2.MemoryAllocator)
     assert isinstance(spead2.MmapAllocator(flags=0, prefer_huge=False), spead2.MemoryAllocator)
+
+
+MAP_NORESERVE = 0x4000  # Linux: shows as "nr" in the mapping's VmFlags
+
+
+def _receive_with(allocator, size: int):
+    """Send one heap with a *size*-byte item and receive it through *allocator*."""
+    ig = spead2.send.ItemGroup()
+    ig.add_item(0x1000, "data", "", shape=(size,), dtype=np.uint8, value=np.arange(size, dtype=np.uint8))
+    sender = spead2.send.BytesStream(spead2.ThreadPool(), spead2.send.StreamConfig(max_packet_size=9000))
+    sender.send_heap(ig.get_heap())
+    receiver = spead2.recv.Stream(spead2.ThreadPool(), spead2.recv.StreamConfig(memory_allocator=allocator))
+    receiver.add_buffer_reader(sender.getvalue())
+    heap = receiver.get()
+    (item,) = heap.get_items()
+    return heap, np.frombuffer(item, np.uint8)
+
+
+def _vm_flags(address: int) -> set[str]:
+    """The VmFlags of the mapping of this process that contains *address*."""
+    inside = False
+    with open("/proc/self/smaps") as smaps:
+        for line in smaps:
+            fields = line.split()
+            if "-" in fields[0] and not fields[0].endswith(":"):
+                start, end = (int(x, 16) for x in fields[0].split("-"))
+                inside = start <= address < end
+            elif inside and fields[0] == "VmFlags:":
+                return set(fields[1:])
+    raise AssertionError(f"no mapping contains {address:#x}")
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/smaps"), reason="needs Linux /proc/self/smaps")
+def test_mmap_allocator_passes_flags() -> None:
+    """Payload memory comes from mmap with the user's extra flags."""
+    size = 1 << 20
+    heap, data = _receive_with(spead2.MmapAllocator(MAP_NORESERVE), size)
+    assert np.array_equal(data, np.arange(size, dtype=np.uint8))
+    assert "nr" in _vm_flags(data.ctypes.data)
+    heap, data = _receive_with(spead2.MmapAllocator(), size)
+    assert "nr" not in _vm_flags(data.ctypes.data)
+
+
+def test_mmap_allocator_prefer_huge() -> None:
+    """prefer_huge asks for huge pages and falls back to normal pages when none are reserved."""
+    size = 4 << 20
+    heap, data = _receive_with(spead2.MmapAllocator(prefer_huge=True), size)
+    assert np.array_equal(data, np.arange(size, dtype=np.uint8))
+    try:
+        with open("/proc/sys/vm/nr_hugepages") as f:
+            reserved = int(f.read())
+    except OSError:
+        reserved = 0
+    if reserved and os.path.exists("/proc/self/smaps"):
+        assert "ht" in _vm_flags(data.ctypes.data)
 
 
 def test_mmap_allocator_float_flags() -> None:

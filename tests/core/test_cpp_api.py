@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pathlib
+import platform
+import re
 import shutil
 import subprocess
 
@@ -28,3 +30,20 @@ def test_installed_cpp_api(source, tmp_path):
     result = subprocess.run([str(exe)], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "ok"
+
+
+@pytest.mark.skipif(platform.machine() != "x86_64", reason="streaming stores are used on x86-64 only")
+def test_nontemporal_copy_uses_streaming_stores():
+    """MEMCPY_NONTEMPORAL is a real non-temporal copy, not std::memcpy by another name."""
+    objdump = shutil.which("objdump")
+    if objdump is None:
+        pytest.skip("no objdump on PATH (needed only by this test)")
+    library = pathlib.Path(spead2_core.get_lib_dir()) / "libspead2_core.so"
+    listing = subprocess.run(
+        [objdump, "-d", "--no-show-raw-insn", "-C", str(library)],
+        check=True, capture_output=True, text=True, timeout=120,
+    ).stdout
+    body = re.search(r"<spead2::memcpy_nontemporal\(.*?\)>:\n(.*?)\n\n", listing, re.S)
+    assert body is not None, "memcpy_nontemporal not found in the library"
+    assert "movnt" in body.group(1)
+    assert "sfence" in body.group(1)
