@@ -16,14 +16,7 @@
 #include <spead2/send_bytes.h>
 #include <spead2/send_heap.h>
 #include <spead2/send_stream.h>
-
-#define CHECK(cond)                                                       \
-    do {                                                                  \
-        if (!(cond)) {                                                    \
-            std::fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-            return 1;                                                     \
-        }                                                                 \
-    } while (0)
+#include "check.h"
 
 namespace
 {

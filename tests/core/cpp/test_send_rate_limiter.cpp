@@ -5,18 +5,11 @@
 #include <cstdint>
 #include <cstdio>
 #include <spead2/send_rate_limiter.h>
+#include "check.h"
 
 using spead2::send::rate_limiter;
 using clock_type = rate_limiter::clock;
 using std::chrono::nanoseconds;
-
-#define CHECK(cond)                                                       \
-    do {                                                                  \
-        if (!(cond)) {                                                    \
-            std::fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-            return 1;                                                     \
-        }                                                                 \
-    } while (0)
 
 namespace
 {
