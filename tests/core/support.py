@@ -15,10 +15,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import struct
 import threading
 import time
 
 import pytest
+
+import spead2
 
 #: Default timeout (seconds) of the helpers below, when a module does not pass its own.
 DEFAULT_TIMEOUT = 5.0
@@ -96,6 +99,21 @@ def reader_registered(loop, fd) -> bool:
     except KeyError:
         return False
     return key.data[0] is not None  # (reader handle, writer handle)
+
+
+def raw_packet(cnt: int, payload: bytes, offset: int, heap_length: int | None, extra=()) -> bytes:
+    """A hand-made SPEAD-64-40 packet: HEAP_CNT, HEAP_LENGTH (omitted if ``None``),
+    PAYLOAD_OFFSET and PAYLOAD_LENGTH immediates, then the raw pointers ``extra``.
+
+    For packets the sender cannot produce (e.g. without HEAP_LENGTH).
+    """
+    imm = lambda item_id, value: (1 << 63) | (item_id << 40) | value  # noqa: E731
+    pointers = [imm(spead2.HEAP_CNT_ID, cnt)]
+    if heap_length is not None:
+        pointers.append(imm(spead2.HEAP_LENGTH_ID, heap_length))
+    pointers += [imm(spead2.PAYLOAD_OFFSET_ID, offset), imm(spead2.PAYLOAD_LENGTH_ID, len(payload)), *extra]
+    header = struct.pack(">BBBBHH", 0x53, 4, 3, 5, 0, len(pointers))
+    return header + struct.pack(f">{len(pointers)}Q", *pointers) + payload
 
 
 class ListHandler(logging.Handler):

@@ -56,6 +56,18 @@ def packets_of(heap, cnt: int, max_packet_size: int = 1472) -> list[bytes]:
     return [bytes(p) for p in spead2.send.PacketGenerator(heap, cnt, max_packet_size)]
 
 
+def undecodable_packets(n: int) -> list[bytes]:
+    """``n`` packets that fail decoding: zeros, a bad version, a truncated payload."""
+    (good,) = packets_of(scalar_heap(0), 99)
+    kinds = [bytes(16), good[:1] + b"\x05" + good[2:], good[:-1]]
+    return [kinds[i % len(kinds)] for i in range(n)]
+
+
+def unsized_packets(n: int) -> list[bytes]:
+    """``n`` well-formed single-packet heaps (cnts 100, 101, …) lacking HEAP_LENGTH."""
+    return [support.raw_packet(100 + i, bytes(8), 0, None, [0x1000 << 40]) for i in range(n)]
+
+
 # --------------------------------------------------------------------------
 # InprocQueue
 # --------------------------------------------------------------------------
@@ -514,6 +526,39 @@ class TestInprocReader:
         assert stats["incomplete_heaps_flushed"] == 0
         assert stats["batches"] >= 1
         assert stats["max_batch"] >= 1
+
+    @pytest.mark.parametrize(
+        "bad_packets,config,counted",
+        [
+            (undecodable_packets, {}, "malformed_packets"),
+            (unsized_packets, {"allow_unsized_heaps": False}, "rejected_packets"),
+        ],
+        ids=["malformed", "rejected"],
+    )
+    def test_reads_past_bad_packets(self, queue, make_stream, bad_packets, config, counted):
+        """Unlike the buffer reader, the inproc reader drops each bad packet, counts it
+        (malformed: failed decoding; rejected: refused by heap assembly) and keeps
+        reading: a multi-packet heap interleaved with them still arrives intact."""
+        value = np.arange(1000, dtype=np.uint16)
+        heap = spead2.send.Heap()
+        heap.add_item(spead2.Item(0x1000, "a", "", shape=value.shape, dtype=value.dtype, value=value))
+        good = packets_of(heap, 1, 512)
+        assert len(good) == 5
+        for i, packet in enumerate(bad_packets(50)):
+            queue.add_packet(packet)
+            if i % 10 == 9:
+                queue.add_packet(good.pop(0))
+        assert not good
+        queue.stop()
+        stream = make_stream(spead2.ThreadPool(), spead2.recv.StreamConfig(**config))
+        stream.add_inproc_reader(queue)
+        (received,) = drain(stream)
+        assert received.cnt == 1
+        (raw,) = [item for item in received.get_items() if item.id == 0x1000]
+        np.testing.assert_array_equal(np.frombuffer(raw, value.dtype), value)
+        stats = stream.stats
+        (other,) = {"malformed_packets", "rejected_packets"} - {counted}
+        assert (stats[counted], stats[other], stats["heaps"]) == (50, 0, 1)
 
     def test_two_queues_one_stream(self, thread_pool, make_stream):
         # End of any lossless reader stops the whole stream (§4.5).

@@ -195,6 +195,21 @@ class TestLimiting:
         total, elapsed = send_sync(config, heaps, n_queues=3)
         assert elapsed >= total / RATE * SLACK, (total, elapsed)
 
+    def test_rate_shared_across_substreams_in_one_group(self):
+        """One ROUND_ROBIN group interleaves the packets of 3 substreams: a limiter per
+        substream would let it out at 3x the rate (sequential sends cannot tell)."""
+        n_queues = 3
+        queues = [spead2.InprocQueue() for _ in range(n_queues)]
+        config = spead2.send.StreamConfig(rate=RATE, max_packet_size=8972, max_heaps=12)
+        stream = spead2.send.InprocStream(spead2.ThreadPool(), queues, config)
+        refs = HeapReferenceList([HeapReference(make_heap(256 * 1024), substream_index=i % n_queues)
+                                  for i in range(12)])  # 3 MiB: >= ~0.15 s
+        total, elapsed = timed(stream.send_heaps, refs, GroupMode.ROUND_ROBIN)
+        for q in queues:
+            q.stop()
+        assert total > 3 * 1024 * 1024
+        assert elapsed >= total / RATE * SLACK, (total, elapsed)
+
     def test_per_heap_rate(self):
         # Unlimited stream, limited heaps.
         rate = 10e6

@@ -3,10 +3,13 @@
 Covers StreamConfig / RingStreamConfig, statistics (StreamStatConfig,
 StreamStats, stream_stat_indices), the ring-buffered Stream (get/get_nowait,
 iteration, fd, ringbuffer, explicit start, stop semantics, full-ring
-behaviour), received Heap / IncompleteHeap / RawItem, add_buffer_reader and
-memory allocators used for heap payloads.
+behaviour), received Heap / IncompleteHeap / RawItem, the live-heap limit per
+substream and eviction, add_buffer_reader and memory allocators used for heap
+payloads.
 
-Input is produced with spead2.send (ItemGroup, BytesStream, PacketGenerator).
+Input is produced with spead2.send (ItemGroup, BytesStream, PacketGenerator);
+the fd test feeds an InprocQueue instead, because the end of a buffer stops the
+stream (and a stopped stream's fd stays readable).
 Every call that could block runs in a helper thread with a timeout, and every
 stream created through the ``make_stream`` fixture is stopped at teardown.
 
@@ -20,6 +23,7 @@ from __future__ import annotations
 import enum
 import functools
 import gc
+import logging
 import re
 import select
 import threading
@@ -675,6 +679,30 @@ def test_stream_fd_readable_on_data(make_stream) -> None:
     assert readable == [stream.fd]
 
 
+def _fd_readable(stream, timeout: float) -> bool:
+    readable, _, _ = select.select([stream.fd], [], [], timeout)
+    return readable == [stream.fd]
+
+
+def test_stream_fd_tracks_ring_contents(make_stream, queue) -> None:
+    """fd is readable exactly while a heap is queued (or the stream stopped): not on a
+    fresh stream, not after the ring was drained.  A live inproc reader keeps the
+    stream running, so stopping cannot explain readability."""
+    stream = make_stream()
+    stream.add_inproc_reader(queue)
+    assert not _fd_readable(stream, 0.2), "fd readable on a fresh stream with nothing queued"
+    for cnt in (1, 2):
+        queue.add_packet(packets_of(data_heap(10, cnt), cnt)[0])
+    assert _fd_readable(stream, TIMEOUT)
+    assert poll(lambda: stream.ringbuffer.size() == 2)
+    assert stream.get_nowait().cnt == 1
+    assert _fd_readable(stream, 0), "fd not readable although a heap is still queued"
+    assert stream.get_nowait().cnt == 2
+    assert not _fd_readable(stream, 0.2), "fd still readable after the ring was drained"
+    with pytest.raises(spead2.Empty):
+        stream.get_nowait()
+
+
 def test_stream_subclass(thread_pool) -> None:
     class MyStream(spead2.recv.Stream):
         def __init__(self, pool, **kwargs):
@@ -1103,11 +1131,19 @@ def test_incomplete_heap_dropped_when_contiguous_only(make_stream) -> None:
     assert stream.stats["incomplete_heaps_flushed"] == 1
 
 
+def three_packets(cnt: int) -> list[bytes]:
+    """Heap ``cnt`` (200-byte item seeded with ``cnt``) as packets at offsets 0, 80, 168."""
+    packets = packets_of(data_heap(200, cnt), cnt, 128)
+    assert len(packets) == 3
+    return packets
+
+
 def _three_packet_heaps():
-    a = packets_of(data_heap(200, 1), 1, 128)
-    b = packets_of(data_heap(200, 2), 2, 128)
-    assert len(a) == len(b) == 3
-    return a, b
+    return three_packets(1), three_packets(2)
+
+
+def _kinds(heaps) -> list[tuple[str, int]]:
+    return [(type(h).__name__, h.cnt) for h in heaps]
 
 
 def test_eviction_by_max_heaps(make_stream) -> None:
@@ -1124,6 +1160,54 @@ def test_eviction_by_max_heaps(make_stream) -> None:
     assert got[0].received_length == 80
     assert got[0].heap_length == 200
     assert bytes(got[1].get_items()[0]) == pattern(200, 2)
+    run_in_thread(stream.stop)
+    assert stream.stats["incomplete_heaps_evicted"] == 1
+
+
+@pytest.mark.parametrize(
+    "substreams,other,expected,evicted",
+    [
+        (2, 2, [("Heap", 1), ("Heap", 2)], 0),
+        (2, 3, [("IncompleteHeap", 1), ("Heap", 3)], 1),
+        (1, 2, [("IncompleteHeap", 1), ("Heap", 2)], 1),
+    ],
+    ids=["different-substreams", "same-substream", "one-substream"],
+)
+def test_max_heaps_per_substream(make_stream, substreams, other, expected, evicted) -> None:
+    """max_heaps limits live heaps per substream (cnt % substreams): with one slot each,
+    interleaved heaps 1 and 2 coexist in two substreams, but 1 and 3 (same substream)
+    or 1 and 2 (a single substream) compete and the first is evicted."""
+    a, b = three_packets(1), three_packets(other)
+    data = b"".join(p for pair in zip(a, b) for p in pair)
+    stream = feed(
+        make_stream, data,
+        config=spead2.recv.StreamConfig(max_heaps=1, substreams=substreams),
+        ring_config=spead2.recv.RingStreamConfig(contiguous_only=False),
+    )
+    got = drain(stream)
+    assert _kinds(got) == expected
+    complete = [h for h in got if type(h) is spead2.recv.Heap]
+    assert [bytes(h.get_items()[0]) for h in complete] == [pattern(200, h.cnt) for h in complete]
+    if evicted:
+        assert got[0].received_length == 80  # evicted after its first packet
+    run_in_thread(stream.stop)
+    assert stream.stats["incomplete_heaps_evicted"] == evicted
+
+
+def test_eviction_takes_oldest_heap(make_stream) -> None:
+    """With max_heaps=2, starting a third heap evicts the one started first (cnt 1),
+    not a more recent one: heaps 2 and 3 still complete."""
+    a, b, c = (three_packets(cnt) for cnt in (1, 2, 3))
+    data = b"".join([a[0], b[0], c[0], b[1], c[1], b[2], c[2]])
+    stream = feed(
+        make_stream, data,
+        config=spead2.recv.StreamConfig(max_heaps=2),
+        ring_config=spead2.recv.RingStreamConfig(contiguous_only=False),
+    )
+    got = drain(stream)
+    assert _kinds(got) == [("IncompleteHeap", 1), ("Heap", 2), ("Heap", 3)]
+    assert (got[0].received_length, got[0].heap_length) == (80, 200)
+    assert [bytes(h.get_items()[0]) for h in got[1:]] == [pattern(200, 2), pattern(200, 3)]
     run_in_thread(stream.stop)
     assert stream.stats["incomplete_heaps_evicted"] == 1
 
@@ -1233,6 +1317,25 @@ def test_memory_pool_no_warning_when_disabled(make_stream, spead2_log) -> None:
     spead2._spead2.log_info("marker after receive")
     assert poll(lambda: "marker after receive" in spead2_log.messages(), timeout=1.0)
     assert not any("memory pool is empty" in m for m in spead2_log.messages())
+
+
+@pytest.mark.parametrize("allow,cnts,rejected,logged", [(False, [2], 1, 1), (True, [2, 1], 0, 0)])
+def test_unsized_packet_rejection_logged(make_stream, spead2_log, allow, cnts, rejected, logged) -> None:
+    """allow_unsized_heaps=False refuses a packet without HEAP_LENGTH (counted in
+    rejected_packets) and logs the INFO message of spec §1.15 on logger "spead2";
+    when allowed, the same packet is delivered (flushed at the end) without that log."""
+    unsized = support.raw_packet(1, pattern(8), 0, None, [0x1000 << 40])  # item 0x1000 at address 0
+    data = unsized + send_bytes([data_heap(10, 2)], cnts=[2])
+    stream = feed(make_stream, data, config=spead2.recv.StreamConfig(allow_unsized_heaps=allow))
+    assert [h.cnt for h in drain(stream)] == cnts
+    assert stream.stats["rejected_packets"] == rejected
+    # Native log records are forwarded in order by a log thread: once a later
+    # marker has arrived, so has everything logged while receiving.
+    spead2._spead2.log_info("marker after receive")
+    assert poll(lambda: "marker after receive" in spead2_log.messages(), timeout=1.0)
+    message = "packet rejected because it has no HEAP_LEN"
+    records = [r for r in spead2_log.snapshot() if r.getMessage() == message]
+    assert [(r.name, r.levelno) for r in records] == [("spead2", logging.INFO)] * logged
 
 
 @pytest.mark.parametrize("memcpy", [spead2.MEMCPY_STD, spead2.MEMCPY_NONTEMPORAL], ids=["std", "nontemporal"])

@@ -2,20 +2,11 @@
 
 from __future__ import annotations
 
-import struct
-
 import spead2
 import spead2.recv
 
-
-def packet(cnt: int, payload: bytes, offset: int, heap_length: int | None, extra: list[int] = ()) -> bytes:
-    """A SPEAD-64-40 packet with the given special items (HEAP_LENGTH optional)."""
-    imm = lambda item_id, value: (1 << 63) | (item_id << 40) | value  # noqa: E731
-    pointers = [imm(spead2.HEAP_CNT_ID, cnt)]
-    if heap_length is not None:
-        pointers.append(imm(spead2.HEAP_LENGTH_ID, heap_length))
-    pointers += [imm(spead2.PAYLOAD_OFFSET_ID, offset), imm(spead2.PAYLOAD_LENGTH_ID, len(payload)), *extra]
-    return struct.pack(">BBBBHH", 0x53, 4, 3, 5, 0, len(pointers)) + struct.pack(f">{len(pointers)}Q", *pointers) + payload
+# conftest.py puts this directory on sys.path (pytest runs with --import-mode=importlib).
+from support import raw_packet as packet
 
 
 def receive(data: bytes, **config) -> tuple[list, spead2.recv.StreamStats]:

@@ -2,8 +2,9 @@
 
 Covers StreamConfig, the RateMethod/GroupMode enums, Heap, PacketGenerator,
 HeapReference/HeapReferenceList and the synchronous BytesStream (send_heap,
-send_heaps, cnt sequences and error reporting).  Wire output is checked by
-parsing the generated packets.
+send_heaps, cnt sequences and error reporting), plus a full send queue (on a
+rate-limited InprocStream, whose heaps stay in flight).  Wire output is checked
+by parsing the generated packets.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import enum
 import errno
 import functools
 import gc
+import logging
 import math
 import threading
 from typing import NamedTuple
@@ -20,6 +22,7 @@ import numpy as np
 import pytest
 
 import spead2
+import spead2.recv
 import spead2.send
 from spead2.send import GroupMode, HeapReference, HeapReferenceList, RateMethod
 
@@ -1091,3 +1094,44 @@ def test_send_from_several_threads(thread_pool) -> None:
     packets = parse_packets(stream.getvalue())
     assert sorted(set(p.cnt for p in packets)) == list(range(1, 41))
     assert len(packets) == 40
+
+
+def test_send_heap_queue_full_fails_at_once(thread_pool, make_stream, spead2_log) -> None:
+    """A send_heap that finds the queue full (max_heaps=1, another thread's heap in
+    flight) fails at once with BlockingIOError and the §1.15 / §2.8 warning, without waiting
+    for or disturbing the heap in flight."""
+    rate = 1e6
+    queue = spead2.InprocQueue()
+    rx = make_stream(spead2.ThreadPool())
+    rx.add_inproc_reader(queue)
+    stream = spead2.send.InprocStream(
+        thread_pool, [queue], spead2.send.StreamConfig(max_heaps=1, rate=rate))
+    big = make_heap(1 << 20)  # ~1 s at this rate
+    expected = sum(len(p) for p in generate(big, 1, 1472))
+    result: dict = {}
+
+    def send_big():
+        try:
+            result["n"] = stream.send_heap(big)
+        except BaseException as exc:  # noqa: BLE001
+            result["exc"] = exc
+
+    thread = threading.Thread(target=send_big, daemon=True)
+    thread.start()
+    try:
+        assert support.poll(lambda: rx.stats["packets"] > 0), "the big heap never started"
+        with pytest.raises(BlockingIOError) as info:
+            run_in_thread(stream.send_heap, make_heap(10, id=0x1001))
+        assert info.value.errno == errno.EAGAIN
+        assert thread.is_alive(), "send_heap waited for the heap in flight instead of failing"
+    finally:
+        thread.join(expected / rate * 2 + CALL_TIMEOUT)
+    assert not thread.is_alive()
+    assert result == {"n": expected}
+    queue.stop()
+    heaps = support.drain(rx)
+    assert [(h.cnt, [i.id for i in h.get_items()]) for h in heaps] == [(1, [0x1000])]
+    assert bytes(heaps[0].get_items()[0]) == bytes(i % 251 for i in range(1 << 20))
+    message = "async_send_heap(s): dropping heap because queue is full"
+    assert support.poll(lambda: message in spead2_log.messages(), timeout=1.0), spead2_log.messages()
+    assert [r.levelno for r in spead2_log.snapshot() if r.getMessage() == message] == [logging.WARNING]

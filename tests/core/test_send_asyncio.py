@@ -18,6 +18,7 @@ import functools
 import gc
 import logging
 import select
+import time
 import weakref
 
 import numpy as np
@@ -173,6 +174,26 @@ class TestNative:
             run_in_thread(stream.process_callbacks)
         assert calls == [0, 1, 2, 3, 4]
         assert [first_byte(h) for h in receive_all(queue)] == [0, 1, 2, 3, 4]
+
+    def test_flush_waits_for_completion(self, thread_pool, queue):
+        """flush() returns only once every queued heap has completed: it cannot return
+        before the rate allows, and right after it (no waiting, no retry) the fd is
+        readable and a single process_callbacks() runs all the callbacks."""
+        config = spead2.send.StreamConfig(max_heaps=8, rate=SLOW_RATE)
+        stream = NativeInproc(thread_pool, [queue], config)
+        heaps = [make_heap(SLOW_SIZE, i) for i in range(3)]
+        calls = []
+        start = time.perf_counter()
+        for i, heap in enumerate(heaps):
+            assert stream.async_send_heap(heap, lambda exc, n, i=i: calls.append((i, exc, n)))
+        run_in_thread(stream.flush)
+        elapsed = time.perf_counter() - start
+        total = sum(heap_bytes(h, i + 1) for i, h in enumerate(heaps))
+        assert elapsed >= (total - config.burst_size) / SLOW_RATE * 0.95, (total, elapsed)
+        assert select.select([stream.fd], [], [], 0)[0] == [stream.fd], "no completion queued after flush"
+        run_in_thread(stream.process_callbacks)
+        assert calls == [(i, None, heap_bytes(h, i + 1)) for i, h in enumerate(heaps)]
+        assert [first_byte(h) for h in receive_all(queue)] == [0, 1, 2]
 
     def test_callback_exception_propagates(self, thread_pool, queue):
         stream = NativeInproc(thread_pool, [queue])
@@ -518,6 +539,27 @@ class TestAsyncSendHeaps:
 
         run_async(body)
         assert receive_all(queue) == []
+
+    def test_group_larger_than_free_slots(self, thread_pool, queue):
+        """A group must fit in the slots left by heaps in flight, not just in max_heaps:
+        with one slow heap in flight and max_heaps=3, a group of 3 is rejected whole
+        (BlockingIOError, nothing sent) while a group of 2 is accepted."""
+        async def body():
+            stream = AsyncInproc(thread_pool, [queue], spead2.send.StreamConfig(max_heaps=3))
+            slow = stream.async_send_heap(make_heap(SLOW_SIZE, 1), rate=SLOW_SIZE)  # ~1 s
+            too_big = stream.async_send_heaps([HeapReference(make_heap(100, 2)) for _ in range(3)],
+                                              GroupMode.SERIAL)
+            fits = stream.async_send_heaps([HeapReference(make_heap(100, 3)) for _ in range(2)],
+                                           GroupMode.SERIAL)
+            with pytest.raises(BlockingIOError) as info:
+                await too_big
+            assert info.value.errno == errno.EAGAIN
+            assert not slow.done(), "the rejection waited for the heap in flight"
+            assert await fits == 2 * heap_bytes(make_heap(100))
+            await slow
+
+        run_async(body)
+        assert [first_byte(h) for h in receive_all(queue)] == [1, 3, 3]
 
     def test_bad_mode_type(self, thread_pool, queue):
         async def body():

@@ -18,6 +18,7 @@ import pytest
 import spead2
 import spead2.recv
 import spead2.send
+import spead2.send.asyncio
 
 FIXTURES = pathlib.Path(__file__).resolve().parents[1] / "fixtures"
 
@@ -63,6 +64,27 @@ def test_core_transports_registered_through_hooks():
     assert spead2.recv.Stream.add_buffer_reader.__module__ == "spead2_core.plugin"
     assert _plugins.collect("spead2_send_names")["BytesStream"] is spead2.send.BytesStream
     assert spead2._spead2.send.BytesStream is spead2.send.BytesStream
+
+
+@pytest.mark.parametrize(
+    "hook,name,public",
+    [
+        ("spead2_names", "InprocQueue", lambda: spead2.InprocQueue),
+        ("spead2_send_names", "InprocStream", lambda: spead2.send.InprocStream),
+        ("spead2_send_names", "InprocStreamAsyncio", lambda: spead2._spead2.send.InprocStreamAsyncio),
+        ("spead2_send_names", "InprocStreamAsyncio", lambda: spead2.send.asyncio.InprocStream.__bases__[0]),
+        ("spead2_recv_reader_methods", "add_inproc_reader", lambda: spead2.recv.Stream.add_inproc_reader),
+    ],
+    ids=["InprocQueue", "InprocStream", "InprocStreamAsyncio", "asyncio.InprocStream-base", "add_inproc_reader"],
+)
+def test_core_inproc_registered_through_hooks(hook, name, public):
+    """The inproc transport's public names are exactly what the core plugin's hooks return."""
+    from spead2 import _plugins
+
+    core = _plugins.manager().get_plugin("core")
+    provided = getattr(core, hook)()[name]
+    assert _plugins.collect(hook)[name] is provided
+    assert public() is provided
 
 
 def test_third_party_reader_appears(example_transport):
