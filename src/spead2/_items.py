@@ -56,6 +56,7 @@ _UNRESERVED_ID = 0x1000
 _FASTPATH_NONE = 0
 #: Scalar single-field u/i format narrower than 64 bits.
 _FASTPATH_IMMEDIATE = 1
+_U64_MASK = (1 << 64) - 1
 #: Internal dtype with no object fields.
 _FASTPATH_NUMPY = 2
 
@@ -583,6 +584,13 @@ class Item(Descriptor):
             else:
                 value = [value[i : i + 1] for i in range(len(value))]
         if fastpath == _FASTPATH_IMMEDIATE and self._imm_bits % 8 == 0:
+            nbytes = self._imm_bits // 8
+            if type(value) is int and self.shape == ():
+                # Plain ints are the common case (timestamps, counters): the numpy
+                # route below costs several microseconds per item and heap.  Same
+                # bytes and same accepted range (two's complement for signed).
+                if (-(1 << 63) if self._imm_signed else 0) <= value < (1 << 64):
+                    return (value & _U64_MASK).to_bytes(8, "big")[8 - nbytes :]
             order = self.order
             if isinstance(value, np.ndarray) and value.dtype == _BE_U8:
                 array = np.asarray(value, order=order)
@@ -598,7 +606,6 @@ class Item(Descriptor):
             else:
                 array = np.asarray(value, dtype=_BE_U8, order=order)
             self._check_shape(array)
-            nbytes = self._imm_bits // 8
             return array.reshape(1).view(_UINT8)[8 - nbytes :]
         array = np.asarray(value, dtype=self._internal_dtype, order=self.order)
         self._check_shape(array)

@@ -100,6 +100,18 @@ inline std::vector<std::pair<std::shared_ptr<sync_send_state>, py::object>> &orp
     return *orphans;
 }
 
+/// Groups up to this many payload bytes are enqueued without releasing the GIL.
+constexpr std::size_t inline_send_bytes = 16384;
+
+inline std::size_t payload_bytes(const send::heap_reference *refs, std::size_t n)
+{
+    std::size_t total = 0;
+    for (std::size_t i = 0; i < n; i++)
+        for (const send::item &it : refs[i].h->get_items())
+            total += it.length;
+    return total;
+}
+
 /* Send a group and wait (GIL released, interruptible) for it to complete; returns
  * the bytes sent or throws std::system_error (-> OSError).  @a keep_alive holds what
  * the heaps reference, in case a signal interrupts the wait. */
@@ -110,7 +122,7 @@ inline item_pointer_t sync_send(send::stream &s, const send::heap_reference *ref
     orphans.erase(std::remove_if(orphans.begin(), orphans.end(), [](auto &o) { return o.first->is_done(); }),
                   orphans.end());
     auto state = std::make_shared<sync_send_state>();
-    without_gil([&] {
+    auto enqueue = [&] {
         s.async_send_heaps(refs, n, [state](const std::error_code &ec, item_pointer_t bytes) {
             std::lock_guard<std::mutex> lock(state->mutex);
             state->error = ec;
@@ -118,15 +130,26 @@ inline item_pointer_t sync_send(send::stream &s, const send::heap_reference *ref
             state->done = true;
             state->cond.notify_all();
         }, mode);
-    });
-    try
+    };
+    /* A small group on an idle stream is sent inline in a microsecond or two.  Doing
+     * that with the GIL held matters when another Python thread (typically the
+     * receiver) waits for the GIL: releasing it would hand it over and cost a thread
+     * switch per heap to get it back.  Nothing on this path takes the GIL. */
+    if (payload_bytes(refs, n) <= inline_send_bytes)
+        enqueue();
+    else
+        without_gil(enqueue);
+    if (!state->is_done())
     {
-        interruptible_wait([&state](auto timeout) { return state->wait_for(timeout); });
-    }
-    catch (py::error_already_set &)
-    {
-        orphans.emplace_back(state, std::move(keep_alive));
-        throw;
+        try
+        {
+            interruptible_wait([&state](auto timeout) { return state->wait_for(timeout); });
+        }
+        catch (py::error_already_set &)
+        {
+            orphans.emplace_back(state, std::move(keep_alive));
+            throw;
+        }
     }
     if (state->error)
         throw std::system_error(state->error);
