@@ -384,7 +384,7 @@ class Descriptor:
 
     def is_variable_size(self) -> bool:
         """Whether any dimension is variable (``None``)."""
-        return any(x is None for x in self.shape)
+        return self._fixed_elements() is None
 
     def allow_immediate(self) -> bool:
         """Whether a value of this item may be encoded as an immediate.

@@ -262,9 +262,20 @@ void register_heap(py::module_ &m)
         .def(
             "add_item",
             [](py_heap &h, py::object item) {
-                s_item_pointer_t id = item.attr("id").cast<s_item_pointer_t>();
-                py::object buffer = item.attr("to_buffer")();
-                bool allow_immediate = item.attr("allow_immediate")().cast<bool>();
+                // Interned names and method calls without bound-method objects: this runs
+                // once per item and heap, so it is a good part of a small heap's cost.
+                static PyObject *const id_name = PyUnicode_InternFromString("id");
+                static PyObject *const to_buffer_name = PyUnicode_InternFromString("to_buffer");
+                static PyObject *const allow_immediate_name = PyUnicode_InternFromString("allow_immediate");
+                auto checked = [](PyObject *result) {
+                    if (!result)
+                        throw py::error_already_set();
+                    return py::reinterpret_steal<py::object>(result);
+                };
+                s_item_pointer_t id = checked(PyObject_GetAttr(item.ptr(), id_name)).cast<s_item_pointer_t>();
+                py::object buffer = checked(PyObject_CallMethodNoArgs(item.ptr(), to_buffer_name));
+                bool allow_immediate =
+                    checked(PyObject_CallMethodNoArgs(item.ptr(), allow_immediate_name)).cast<bool>();
                 buffer_view view = request_contiguous_buffer(buffer);
                 h.h.add_item(id, view.ptr, view.size, allow_immediate);
                 h.owners.push_back(std::move(view.owner));

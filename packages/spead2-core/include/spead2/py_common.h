@@ -137,17 +137,23 @@ struct buffer_view
  * "ndarray is not C-contiguous") for non-contiguous ones. */
 inline buffer_view request_contiguous_buffer(py::handle obj)
 {
-    Py_buffer view;
-    if (PyObject_GetBuffer(obj.ptr(), &view, PyBUF_C_CONTIGUOUS) != 0)
-        throw py::error_already_set();
-    buffer_view out;
-    out.ptr = static_cast<const std::uint8_t *>(view.buf);
-    out.size = view.len;
-    PyBuffer_Release(&view);
     // The memoryview holds its own export, so the memory cannot move while it lives.
+    buffer_view out;
     out.owner = py::reinterpret_steal<py::object>(PyMemoryView_FromObject(obj.ptr()));
     if (!out.owner)
         throw py::error_already_set();
+    const Py_buffer *view = PyMemoryView_GET_BUFFER(out.owner.ptr());
+    if (!PyBuffer_IsContiguous(view, 'C'))
+    {
+        // Let the exporter refuse in its own words (numpy: "ndarray is not C-contiguous").
+        Py_buffer contiguous;
+        if (PyObject_GetBuffer(obj.ptr(), &contiguous, PyBUF_C_CONTIGUOUS) != 0)
+            throw py::error_already_set();
+        PyBuffer_Release(&contiguous);
+        throw py::value_error("buffer is not C-contiguous");
+    }
+    out.ptr = static_cast<const std::uint8_t *>(view->buf);
+    out.size = view->len;
     return out;
 }
 
