@@ -78,7 +78,9 @@ struct transmit_packet
 
 /* The send transport interface.  write_packets() transmits a batch (in order), sets
  * each packet's result, then calls @a done exactly once, either before returning or
- * later from a thread of the stream's thread pool.  Packets and pieces stay valid until @a done is called. */
+ * later from a thread of the stream's thread pool.  Packets and pieces stay valid until @a done is called.
+ * It may run on the Python caller's thread with the GIL held (small sends), so it must
+ * neither take the GIL nor block. */
 class SPEAD2_API writer
 {
 public:
