@@ -39,7 +39,12 @@ def queue():
 
 @pytest.fixture
 def spead2_log():
-    """Capture records of the "spead2" logger at all levels in a :class:`support.ListHandler`."""
+    """Capture records of the "spead2" logger at all levels in a :class:`support.ListHandler`.
+
+    Messages still in flight from earlier tests are let through first, so that they
+    do not land in this test's capture.
+    """
+    support.settle_log()
     logger = logging.getLogger("spead2")
     handler = support.ListHandler()
     old_level = logger.level

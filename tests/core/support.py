@@ -156,3 +156,23 @@ class DuckItem:
 
     def allow_immediate(self) -> bool:
         return self.immediate
+
+
+def settle_log(timeout: float = DEFAULT_TIMEOUT) -> None:
+    """Wait until every native log message issued so far has reached Python logging.
+
+    Native messages are forwarded in order by a log thread, so once a marker logged
+    now has arrived, so has everything before it.
+    """
+    marker = f"settle-{time.monotonic_ns()}"
+    handler = ListHandler()
+    logger = logging.getLogger("spead2")
+    old_level = logger.level
+    logger.setLevel(min(logger.getEffectiveLevel(), logging.INFO))
+    logger.addHandler(handler)
+    try:
+        spead2._spead2.log_info(marker)
+        assert poll(lambda: marker in handler.messages(), timeout=timeout), "log thread did not catch up"
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(old_level)

@@ -41,26 +41,6 @@ def log(spead2_log):
     return spead2_log
 
 
-def settle_log() -> None:
-    """Wait until earlier native log messages have been emitted (logging is asynchronous)."""
-    marker = f"settle-{time.monotonic_ns()}"
-    handler = support.ListHandler()
-    logger = logging.getLogger("spead2")
-    old_level = logger.level
-    logger.setLevel(min(logger.getEffectiveLevel(), logging.INFO))
-    logger.addHandler(handler)
-    try:
-        spead2._spead2.log_info(marker)
-        deadline = time.monotonic() + TIMEOUT
-        while marker not in handler.messages():
-            assert time.monotonic() < deadline, "log thread did not catch up"
-            time.sleep(0.01)
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(old_level)
-    time.sleep(0.05)
-
-
 def empty_warnings(log: support.ListHandler) -> list[logging.LogRecord]:
     with log.records_lock:
         return [r for r in log.records if r.getMessage().startswith(EMPTY_PREFIX)]
@@ -206,7 +186,7 @@ class TestReceive:
         pool = spead2.MemoryPool(1000, 20000, 0, 0)
         heaps = receive(q, pool)
         assert len(heaps) == 3
-        settle_log()
+        support.settle_log()
         warnings = empty_warnings(log)
         messages = sorted(r.getMessage() for r in warnings)
         assert messages == [f"{EMPTY_PREFIX} 10000 bytes"] * 2 + [f"{EMPTY_PREFIX} 12000 bytes"]
@@ -220,7 +200,7 @@ class TestReceive:
         pool = spead2.MemoryPool(1000, 20000, 8, 2)
         heaps = receive(q, pool, ring_heaps=n)
         assert len(heaps) == n
-        settle_log()
+        support.settle_log()
         assert len(empty_warnings(log)) == n - 2
 
     def test_warn_on_empty_false(self, log):
@@ -231,7 +211,7 @@ class TestReceive:
         assert len(heaps) == 3
         for i, heap in enumerate(heaps):
             np.testing.assert_array_equal(payload(heap), expected_value(len(payload(heap)), i))
-        settle_log()
+        support.settle_log()
         assert empty_warnings(log) == []
 
     def test_warn_on_empty_toggled_back(self, log):
@@ -240,7 +220,7 @@ class TestReceive:
         receive(fill_queue([10000]), pool)
         pool.warn_on_empty = True
         receive(fill_queue([11000]), pool)
-        settle_log()
+        support.settle_log()
         assert [r.getMessage() for r in empty_warnings(log)] == [f"{EMPTY_PREFIX} 11000 bytes"]
 
     def test_outside_range_bypasses_pool(self, log):
@@ -254,7 +234,7 @@ class TestReceive:
         assert [len(payload(h)) for h in heaps] == sizes
         for i, (heap, size) in enumerate(zip(heaps, sizes)):
             np.testing.assert_array_equal(payload(heap), expected_value(size, i))
-        settle_log()
+        support.settle_log()
         assert empty_warnings(log) == []
 
     def test_range_is_inclusive(self, log):
@@ -263,7 +243,7 @@ class TestReceive:
         pool = spead2.MemoryPool(lower, upper, 0, 0)
         heaps = receive(q, pool)
         assert len(heaps) == 2
-        settle_log()
+        support.settle_log()
         assert sorted(r.getMessage() for r in empty_warnings(log)) == [
             f"{EMPTY_PREFIX} {lower} bytes", f"{EMPTY_PREFIX} {upper} bytes"]
 
@@ -287,7 +267,7 @@ class TestReceive:
         finally:
             q.stop()
             run_in_thread(stream.stop)
-        settle_log()
+        support.settle_log()
         assert empty_warnings(log) == []
 
 
@@ -323,7 +303,7 @@ class TestRefill:
         # Baseline: without a refill thread pool, every heap after the first 4 warns.
         plain = spead2.MemoryPool(1000, 20000, 64, 4)
         kept = receive_paced(plain, self.N, self.SIZE)
-        settle_log()
+        support.settle_log()
         without = len(empty_warnings(log))
         assert without == self.N - 4
         for i, heap in enumerate(kept):
@@ -335,7 +315,7 @@ class TestRefill:
         refill_pool = spead2.ThreadPool()
         pool = spead2.MemoryPool(refill_pool, 1000, 20000, 64, 4, 2)
         kept = receive_paced(pool, self.N, self.SIZE)
-        settle_log()
+        support.settle_log()
         with_refill = len(empty_warnings(log))
         for i, heap in enumerate(kept):
             np.testing.assert_array_equal(payload(heap), expected_value(self.SIZE, i))
@@ -357,12 +337,12 @@ class TestRefill:
         for i, heap in enumerate(burst):
             np.testing.assert_array_equal(payload(heap), expected_value(self.SIZE, i))
         time.sleep(1.0)
-        settle_log()
+        support.settle_log()
         with log.records_lock:
             log.records.clear()
         later = receive(fill_queue([self.SIZE] * low_water), pool, ring_heaps=low_water)
         assert len(later) == low_water
-        settle_log()
+        support.settle_log()
         assert empty_warnings(log) == []
 
     def test_no_refill_without_thread_pool(self, log):
@@ -372,12 +352,12 @@ class TestRefill:
         burst = receive(fill_queue([self.SIZE] * n), pool, ring_heaps=n)
         assert len(burst) == n
         time.sleep(0.2)
-        settle_log()
+        support.settle_log()
         with log.records_lock:
             log.records.clear()
         later = receive(fill_queue([self.SIZE] * 2), pool, ring_heaps=2)
         assert len(later) == 2
-        settle_log()
+        support.settle_log()
         assert len(empty_warnings(log)) == 2
 
     def test_refill_respects_range(self, log):
@@ -385,5 +365,5 @@ class TestRefill:
         pool = spead2.MemoryPool(spead2.ThreadPool(), 1000, 20000, 8, 4, 2)
         heaps = receive(fill_queue([50000, 100, 50000]), pool)
         assert [len(payload(h)) for h in heaps] == [50000, 100, 50000]
-        settle_log()
+        support.settle_log()
         assert empty_warnings(log) == []
