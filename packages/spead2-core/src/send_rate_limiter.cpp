@@ -67,17 +67,22 @@ rate_limiter::clock::time_point rate_limiter::wait_until(clock::time_point next,
 
 rate_limiter::clock::time_point rate_limiter::batch_start(clock::time_point now)
 {
-    clock::time_point start = now;
     if (idle)
     {
-        // A schedule still in the future is kept: a short pause must not let a burst jump the queue.
         idle = false;
+        waiting = false;   // a wait from before the idle spell is over
         rate_target.raise_to(now);
         burst_target.raise_to(now);
-        start = std::max(rate_target.ceil(), burst_target.ceil());
     }
+    clock::time_point start = now;
     if (burst_bytes == 0)
+    {
+        /* A new burst waits for its slot however the stream got here: a timer, an idle
+         * spell shorter than the last burst's due time, or a heap queued just after
+         * the last burst ended (the stream does not keep a timer with nothing queued). */
+        start = std::max({now, rate_target.ceil(), burst_target.ceil()});
         burst_start = waiting ? waited_for : start;
+    }
     waiting = false;
     return wait_until(start, now);
 }

@@ -254,14 +254,14 @@ void stream::run()
             if (write_state.exchange(done) == returned)
             {
                 batch_done();
-                if (!schedule_run(pacing.batch_end(thread_pool::clock::now(), more_queued())))
+                if (!pause_after_batch())
                     run();
             }
         });
         if (write_state.exchange(returned) != done)
             return;   // completes asynchronously; the completion resumes run()
         batch_done();
-        if (schedule_run(pacing.batch_end(thread_pool::clock::now(), more_queued())))
+        if (pause_after_batch())
             return;
     }
 }
@@ -270,6 +270,15 @@ bool stream::more_queued()
 {
     std::lock_guard<std::mutex> lock(mutex);
     return !queue.empty();
+}
+
+bool stream::pause_after_batch()
+{
+    const bool more = more_queued();
+    const auto next = pacing.batch_end(thread_pool::clock::now(), more);
+    /* With nothing queued there is no timer: the stream goes idle at once, so flush()
+     * and the destructor do not wait out a pause before a burst that may never come. */
+    return more && schedule_run(next);
 }
 
 bool stream::schedule_run(thread_pool::clock::time_point when)

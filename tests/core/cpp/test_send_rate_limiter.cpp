@@ -134,6 +134,22 @@ int test_idle()
     return 0;
 }
 
+/* The stream keeps no timer once its queue is empty, so a heap queued just after a
+ * burst ended (before the stream noticed it was idle) must still wait for its slot. */
+int test_burst_queued_after_end_waits()
+{
+    rate_limiter limiter(packet_size, 1.05);
+    const clock_type::time_point due = send_packet(limiter, start, false);
+    CHECK(due == start + nanoseconds(2356));
+    const auto soon = start + nanoseconds(10);
+    CHECK(limiter.batch_start(soon) == due);
+    // Woken at the slot, the burst goes and is accounted from its due time.
+    CHECK(limiter.batch_start(due) == due);
+    limiter.add_packet(packet_size, rate);
+    CHECK(near(ns_between(start, limiter.batch_end(due, false)), 4710));
+    return 0;
+}
+
 /// Unlimited packets are not paced, and the time they take earns limited ones no credit.
 int test_unlimited()
 {
@@ -157,6 +173,7 @@ int main()
     failures += test_sleeps_only_between_bursts();
     failures += test_catch_up_at_burst_rate();
     failures += test_idle();
+    failures += test_burst_queued_after_end_waits();
     failures += test_unlimited();
     if (failures)
         return 1;

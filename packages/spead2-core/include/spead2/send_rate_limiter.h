@@ -77,7 +77,8 @@ public:
     void add_packet(std::size_t size, double rate);
 
     /* The batch went out; @a more: the queue still holds packets, so a burst that is not
-     * yet full goes on back to back.  Returns when the next batch may start. */
+     * yet full goes on back to back.  Returns when the next batch may start (with
+     * nothing queued the caller need not wait: batch_start enforces it later). */
     clock::time_point batch_end(clock::time_point now, bool more);
 };
 

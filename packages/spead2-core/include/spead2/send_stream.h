@@ -131,6 +131,8 @@ private:
     void fill_batch(group &g);
     void batch_done();
     bool more_queued();
+    /// After a batch: true if a timer will continue run() (a pause before the next burst).
+    bool pause_after_batch();
     /* Arranges for run() to continue at @a when.  False if it should go on at once:
      * the time has passed, or the pool is stopping (the queue is then finished unpaced). */
     bool schedule_run(thread_pool::clock::time_point when);
