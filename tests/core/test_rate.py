@@ -13,6 +13,7 @@ The rate counts whole packets, headers included, in bytes per second.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import math
 import threading
@@ -54,22 +55,28 @@ def timed(fn, *args, **kwargs):
     return run_in_thread(call)
 
 
-def send_sync(config: spead2.send.StreamConfig, heaps, n_queues: int = 1, **kwargs):
-    """Send ``heaps`` one by one (round-robin over substreams); return (bytes, seconds)."""
+@contextlib.contextmanager
+def inproc_sender(config: spead2.send.StreamConfig, n_queues: int = 1):
+    """An InprocStream over ``n_queues`` fresh queues, which are stopped on exit."""
     queues = [spead2.InprocQueue() for _ in range(n_queues)]
-    stream = spead2.send.InprocStream(spead2.ThreadPool(), queues, config)
-
-    def body():
-        total = 0
-        for i, heap in enumerate(heaps):
-            total += stream.send_heap(heap, substream_index=i % n_queues, **kwargs)
-        return total
-
     try:
-        return timed(body)
+        yield spead2.send.InprocStream(spead2.ThreadPool(), queues, config)
     finally:
         for q in queues:
             q.stop()
+
+
+def send_sync(config: spead2.send.StreamConfig, heaps, n_queues: int = 1, **kwargs):
+    """Send ``heaps`` one by one (round-robin over substreams); return (bytes, seconds)."""
+    with inproc_sender(config, n_queues) as stream:
+
+        def body():
+            total = 0
+            for i, heap in enumerate(heaps):
+                total += stream.send_heap(heap, substream_index=i % n_queues, **kwargs)
+            return total
+
+        return timed(body)
 
 
 # --------------------------------------------------------------------------
@@ -199,14 +206,11 @@ class TestLimiting:
         """One ROUND_ROBIN group interleaves the packets of 3 substreams: a limiter per
         substream would let it out at 3x the rate (sequential sends cannot tell)."""
         n_queues = 3
-        queues = [spead2.InprocQueue() for _ in range(n_queues)]
         config = spead2.send.StreamConfig(rate=RATE, max_packet_size=8972, max_heaps=12)
-        stream = spead2.send.InprocStream(spead2.ThreadPool(), queues, config)
         refs = HeapReferenceList([HeapReference(make_heap(256 * 1024), substream_index=i % n_queues)
                                   for i in range(12)])  # 3 MiB: >= ~0.15 s
-        total, elapsed = timed(stream.send_heaps, refs, GroupMode.ROUND_ROBIN)
-        for q in queues:
-            q.stop()
+        with inproc_sender(config, n_queues) as stream:
+            total, elapsed = timed(stream.send_heaps, refs, GroupMode.ROUND_ROBIN)
         assert total > 3 * 1024 * 1024
         assert elapsed >= total / RATE * SLACK, (total, elapsed)
 
@@ -244,56 +248,48 @@ class TestLimiting:
         # The unlimited heap does not make the limited ones faster.
         rate = 10e6
         config = spead2.send.StreamConfig(rate=rate, max_packet_size=8972)
-        q = spead2.InprocQueue()
-        stream = spead2.send.InprocStream(spead2.ThreadPool(), [q], config)
         limited = make_heap(1024 * 1024)
+        with inproc_sender(config) as stream:
 
-        def body():
-            stream.send_heap(make_heap(4 * 1024 * 1024), rate=0.0)
-            start = time.perf_counter()
-            n = stream.send_heap(limited)
-            return n, time.perf_counter() - start
+            def body():
+                stream.send_heap(make_heap(4 * 1024 * 1024), rate=0.0)
+                start = time.perf_counter()
+                n = stream.send_heap(limited)
+                return n, time.perf_counter() - start
 
-        n, elapsed = run_in_thread(body)
-        q.stop()
+            n, elapsed = run_in_thread(body)
         assert elapsed >= (n - config.burst_size) / rate * SLACK, (n, elapsed)
 
     def test_send_heaps_group(self):
         refs = [HeapReference(make_heap(256 * 1024)) for _ in range(8)]  # 2 MiB
         config = spead2.send.StreamConfig(rate=RATE, max_packet_size=8972, max_heaps=8)
-        q = spead2.InprocQueue()
-        stream = spead2.send.InprocStream(spead2.ThreadPool(), [q], config)
-        for mode in (GroupMode.SERIAL, GroupMode.ROUND_ROBIN):
-            total, elapsed = timed(stream.send_heaps, HeapReferenceList(refs), mode)
-            assert elapsed >= total / RATE * SLACK, (mode, total, elapsed)
-        q.stop()
+        with inproc_sender(config) as stream:
+            for mode in (GroupMode.SERIAL, GroupMode.ROUND_ROBIN):
+                total, elapsed = timed(stream.send_heaps, HeapReferenceList(refs), mode)
+                assert elapsed >= total / RATE * SLACK, (mode, total, elapsed)
 
     def test_send_heaps_per_reference_rate_zero(self):
         refs = [HeapReference(make_heap(256 * 1024), rate=0.0) for _ in range(8)]
         config = spead2.send.StreamConfig(rate=1000.0, max_packet_size=8972, max_heaps=8)
-        q = spead2.InprocQueue()
-        stream = spead2.send.InprocStream(spead2.ThreadPool(), [q], config)
-        total, _ = timed(stream.send_heaps, HeapReferenceList(refs), GroupMode.SERIAL)
+        with inproc_sender(config) as stream:
+            total, _ = timed(stream.send_heaps, HeapReferenceList(refs), GroupMode.SERIAL)
         assert total > 2 * 1024 * 1024
-        q.stop()
 
     def test_idle_time_earns_no_credit(self):
         # After an idle period only burst_size bytes may go out back to back.
         rate = 10e6
         config = spead2.send.StreamConfig(rate=rate, max_packet_size=8972)
-        q = spead2.InprocQueue()
-        stream = spead2.send.InprocStream(spead2.ThreadPool(), [q], config)
         heap = make_heap(1024 * 1024)
+        with inproc_sender(config) as stream:
 
-        def body():
-            stream.send_heap(make_heap(1000))
-            time.sleep(0.5)  # idle: enough time for 5 MB at the configured rate
-            start = time.perf_counter()
-            n = stream.send_heap(heap)
-            return n, time.perf_counter() - start
+            def body():
+                stream.send_heap(make_heap(1000))
+                time.sleep(0.5)  # idle: enough time for 5 MB at the configured rate
+                start = time.perf_counter()
+                n = stream.send_heap(heap)
+                return n, time.perf_counter() - start
 
-        n, elapsed = run_in_thread(body)
-        q.stop()
+            n, elapsed = run_in_thread(body)
         assert elapsed >= (n - config.burst_size) / rate * SLACK, (n, elapsed)
 
     def test_sleeps_only_between_bursts(self):
