@@ -56,7 +56,6 @@ _UNRESERVED_ID = 0x1000
 _FASTPATH_NONE = 0
 #: Scalar single-field u/i format narrower than 64 bits.
 _FASTPATH_IMMEDIATE = 1
-_U64_MASK = (1 << 64) - 1
 #: Internal dtype with no object fields.
 _FASTPATH_NUMPY = 2
 
@@ -66,6 +65,7 @@ _STREAM_CTRL_ID: int = _spead2.STREAM_CTRL_ID
 
 _BE_U8 = np.dtype(">u8")
 _BE_I8 = np.dtype(">i8")
+_U64_MASK = (1 << 64) - 1
 _UINT8 = np.dtype(np.uint8)
 _S1 = np.dtype("S1")
 _C8_FORMAT = [("c", 8)]

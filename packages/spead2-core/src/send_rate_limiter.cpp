@@ -30,11 +30,6 @@ rate_limiter::clock::time_point rate_limiter::precise_time::ceil() const
     return fraction > 0.0 ? whole + clock::duration(1) : whole;
 }
 
-bool rate_limiter::precise_time::operator<(const precise_time &other) const
-{
-    return whole < other.whole || (whole == other.whole && fraction < other.fraction);
-}
-
 void rate_limiter::precise_time::raise_to(clock::time_point t)
 {
     if (whole < t)
@@ -42,12 +37,6 @@ void rate_limiter::precise_time::raise_to(clock::time_point t)
         whole = t;
         fraction = 0.0;
     }
-}
-
-void rate_limiter::precise_time::raise_to(const precise_time &t)
-{
-    if (*this < t)
-        *this = t;
 }
 
 rate_limiter::rate_limiter(std::size_t burst_size, double burst_rate_ratio)
@@ -58,10 +47,7 @@ rate_limiter::rate_limiter(std::size_t burst_size, double burst_rate_ratio)
 rate_limiter::clock::time_point rate_limiter::wait_until(clock::time_point next, clock::time_point now)
 {
     if (next > now)
-    {
         waited_for = next;
-        waiting = true;
-    }
     return next;
 }
 
@@ -70,7 +56,7 @@ rate_limiter::clock::time_point rate_limiter::batch_start(clock::time_point now)
     if (idle)
     {
         idle = false;
-        waiting = false;   // a wait from before the idle spell is over
+        waited_for.reset();   // a wait from before the idle spell is over
         rate_target.raise_to(now);
         burst_target.raise_to(now);
     }
@@ -81,9 +67,9 @@ rate_limiter::clock::time_point rate_limiter::batch_start(clock::time_point now)
          * spell shorter than the last burst's due time, or a heap queued just after
          * the last burst ended (the stream does not keep a timer with nothing queued). */
         start = std::max({now, rate_target.ceil(), burst_target.ceil()});
-        burst_start = waiting ? waited_for : start;
+        burst_start = waited_for.value_or(start);
     }
-    waiting = false;
+    waited_for.reset();
     return wait_until(start, now);
 }
 

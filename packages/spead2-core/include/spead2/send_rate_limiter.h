@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <optional>
 #include <spead2/common_defines.h>
 
 namespace spead2::send
@@ -36,10 +37,8 @@ private:
         void advance(double ticks);
         /// The first tick at or after this time.
         clock::time_point ceil() const;
-        bool operator<(const precise_time &other) const;
         /// Moves this time forward to @a t if it is earlier.
         void raise_to(clock::time_point t);
-        void raise_to(const precise_time &t);
     };
 
     std::size_t burst_size;
@@ -53,8 +52,7 @@ private:
     double burst_rate_ticks = 0.0;   ///< the burst's duration at the requested rate(s)
     double burst_burst_ticks = 0.0;  ///< the burst's duration at the burst rate(s)
     std::size_t burst_bytes = 0;
-    clock::time_point waited_for;
-    bool waiting = false;          ///< the caller was told to wait until waited_for
+    std::optional<clock::time_point> waited_for;   ///< the caller was told to wait until then
     bool idle = true;
 
     /// Returns @a next, remembering it as the start of the following burst if it is after @a now.
