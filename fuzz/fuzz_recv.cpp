@@ -43,7 +43,9 @@
 #include <cstring>
 #include <memory>
 #include <new>
+#include <optional>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include <spead2/common_defines.h>
@@ -157,7 +159,7 @@ std::uint64_t consume_heap(const spead2::recv::heap_base &h)
         if (it.is_immediate && it.length != address_bytes)
             fail("immediate item with the wrong length", it.length, address_bytes);
         sum += std::uint64_t(it.id) + it.immediate_value + it.is_immediate;
-        sum += touch(it.ptr, it.length);
+        sum += touch(it.data(), it.length);
     }
     sum += h.is_start_of_stream();
     sum += h.is_end_of_stream();
@@ -249,39 +251,34 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size
         ring_stream stream(pool(), config, ring_config);
         stream.emplace_reader<mem_reader>(packets, length);
         auto &ring = stream.get_ringbuffer();
+        std::optional<any_heap> h;
         while (true)
         {
-            std::unique_ptr<heap_base> h;
-            try
-            {
-                h = ring.try_pop();
-            }
-            catch (spead2::ringbuffer_empty &)
+            // The non-blocking pop first, as the Python binding does.
+            spead2::ring_status status = ring.try_pop(h);
+            if (status == spead2::ring_status::empty)
             {
                 try
                 {
-                    h = ring.pop();
+                    h.emplace(ring.pop());
+                    status = spead2::ring_status::ok;
                 }
                 catch (spead2::ringbuffer_stopped &)
                 {
-                    break;
+                    status = spead2::ring_status::stopped;
                 }
             }
-            catch (spead2::ringbuffer_stopped &)
-            {
+            if (status == spead2::ring_status::stopped)
                 break;
-            }
-            if (!h)
-                fail("null heap in the ring");
-            sum += consume_heap(*h);
+            sum += std::visit([](const auto &popped) { return consume_heap(popped); }, *h);
             delivered++;
         }
         stream.stop();
         const stream_stats stats = stream.get_stats();
         for (std::size_t i = 0; i < stats.size(); i++)
             sum += stats[i];
-        const std::uint64_t malformed = stats[stats.index_of(stream_extra_stats::MALFORMED_PACKETS)];
-        const std::uint64_t rejected = stats[stats.index_of(stream_extra_stats::REJECTED_PACKETS)];
+        const std::uint64_t malformed = stats[stats.index_of(stream_extension_stats::MALFORMED_PACKETS)];
+        const std::uint64_t rejected = stats[stats.index_of(stream_extension_stats::REJECTED_PACKETS)];
 
         if (stats_checks_enabled())
         {

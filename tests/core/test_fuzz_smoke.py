@@ -86,8 +86,7 @@ def replay(thread_pool, data: bytes) -> None:
         stream.stop()
     assert not expired.is_set(), f"stream not drained within {TIMEOUT} s ({delivered} heaps so far)"
 
-    stats = stream.stats
-    values = dict(stats.items())
+    values = stream.stats
     assert checksum >= 0
     assert delivered <= values["heaps"]
     if not ring_kw["contiguous_only"]:

@@ -13,9 +13,9 @@ stream (and a stopped stream's fd stays readable).
 Every call that could block runs in a helper thread with a timeout, and every
 stream created through the ``make_stream`` fixture is stopped at teardown.
 
-Note: our receive streams append two statistics, ``malformed_packets`` and
-``rejected_packets``, after any custom statistics, so ``stream.stats`` has
-11 + custom entries while ``StreamConfig().stats`` has 9.
+Note: our receive streams also count ``malformed_packets`` and
+``rejected_packets``; they are extension statistics, readable by name but outside
+the indexed layout, so ``stream.stats`` has 9 + custom entries, as in spead2 4.x.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ CORE_STATS = [
     ("worker_blocked", StreamStatConfig.Mode.COUNTER),
 ]
 CORE_NAMES = [name for name, _ in CORE_STATS]
-EXTRA_NAMES = ["malformed_packets", "rejected_packets"]
+EXTENSION_NAMES = ["malformed_packets", "rejected_packets"]
 
 
 # --------------------------------------------------------------------------
@@ -419,8 +419,8 @@ def test_stream_stats_layout(make_stream) -> None:
     Mode = StreamStatConfig.Mode
     stream = _received_stream(make_stream, custom=[("foo", Mode.COUNTER), ("bar", Mode.MAXIMUM)])
     stats = stream.stats
-    names = CORE_NAMES + ["foo", "bar"] + EXTRA_NAMES
-    assert len(stats) == 13
+    names = CORE_NAMES + ["foo", "bar"]
+    assert len(stats) == 11
     assert [c.name for c in stats.config] == names
     assert stats.config == stream.config.stats
     assert list(stats) == names
@@ -434,8 +434,9 @@ def test_stream_stats_layout(make_stream) -> None:
 def test_stream_stats_default_stream_len(make_stream) -> None:
     stream = make_stream()
     assert len(spead2.recv.StreamConfig().stats) == 9
-    assert len(stream.stats) == 11
-    assert list(stream.stats)[:9] == CORE_NAMES
+    assert len(stream.stats) == 9
+    assert list(stream.stats) == CORE_NAMES
+    assert stream.stats.config == spead2.recv.StreamConfig().stats == stream.config.stats
 
 
 def test_stream_stats_values(make_stream) -> None:
@@ -476,10 +477,10 @@ def test_stream_stats_read_only_properties(make_stream) -> None:
     stats = stream.stats
     with pytest.raises(AttributeError):
         stats.config = []
-    assert len(stats.config) == 11
+    assert len(stats.config) == 9
     config = stats.config
     config.append(StreamStatConfig("x"))
-    assert len(stats.config) == 11
+    assert len(stats.config) == 9
 
 
 def test_stream_stats_index_errors(make_stream) -> None:
@@ -528,7 +529,7 @@ def test_stream_stats_iterators(make_stream) -> None:
         it = getattr(stream.stats, method)()  # the stats object itself is a temporary
         assert iter(it) is it
         gc.collect()
-        assert len(list(it)) == 11
+        assert len(list(it)) == 9
     assert not isinstance(stream.stats.keys(), list)
 
 
@@ -571,6 +572,66 @@ def test_stream_stats_add_mismatch(make_stream) -> None:
         s1 += s2
     with pytest.raises(TypeError):
         s1 + 1
+
+
+def _stream_with_bad_packets(make_stream, config=spead2.recv.StreamConfig()):
+    """A stream fed one good heap, one undecodable packet and one refused packet."""
+    good = send_bytes([data_heap(50, 1)])
+    # The second packet of a heap, alone: a heap must start at offset 0 in order mode.
+    refused = [bytes(p) for p in spead2.send.PacketGenerator(data_heap(3000, 2), 7, 1472)][1]
+    queue = spead2.InprocQueue()
+    stream = make_stream(config=config)
+    for packet in [good, refused, b"\x00" * 40]:
+        queue.add_packet(packet)
+    queue.stop()
+    stream.add_inproc_reader(queue)
+    drain(stream)
+    return stream
+
+
+def test_stream_stats_extensions_by_name(make_stream) -> None:
+    """malformed_packets / rejected_packets: by name only, outside the 4.x layout."""
+    stats = _stream_with_bad_packets(make_stream).stats
+    assert stats["malformed_packets"] == 1
+    assert stats["rejected_packets"] == 1
+    assert stats.get("malformed_packets") == 1
+    assert all(name in stats for name in EXTENSION_NAMES)
+    assert len(stats) == 9
+    assert list(stats) == CORE_NAMES
+    assert [c.name for c in stats.config] == CORE_NAMES
+    with pytest.raises(IndexError):
+        stats[9]
+    stats["malformed_packets"] = 5  # a snapshot, writable like the others
+    assert stats["malformed_packets"] == 5
+    doubled = stats + stats
+    assert doubled["malformed_packets"] == 10
+    assert doubled["rejected_packets"] == 2
+
+
+def test_stream_config_extension_stats_have_no_index(make_stream) -> None:
+    stream = make_stream()
+    config = stream.config
+    assert [c.name for c in config.stats] == CORE_NAMES
+    assert config.next_stat_index() == 9
+    with pytest.raises(IndexError, match="malformed_packets is not a known statistic name"):
+        config.get_stat_index("malformed_packets")
+    # A config taken from a stream builds a stream with the same layout.
+    assert config.add_stat("custom") == 9
+    again = make_stream(config=config)
+    assert [c.name for c in again.stats.config] == CORE_NAMES + ["custom"]
+
+
+@pytest.mark.parametrize("name", EXTENSION_NAMES)
+def test_stream_stats_user_may_take_extension_names(make_stream, name) -> None:
+    """A custom statistic may be called malformed_packets (as in 4.x); it shadows ours."""
+    config = spead2.recv.StreamConfig()
+    assert config.add_stat(name) == 9
+    stream = _stream_with_bad_packets(make_stream, config=config)
+    stats = stream.stats
+    assert len(stats) == 10
+    assert list(stats) == CORE_NAMES + [name]
+    assert stats[9] == stats[name] == 0  # the user's own, which nobody bumps
+    assert stream.config.get_stat_index(name) == 9
 
 
 # --------------------------------------------------------------------------
@@ -1248,24 +1309,51 @@ def test_full_ring_blocks_worker(make_stream) -> None:
     assert stats["worker_blocked"] == 4
 
 
-def test_stop_while_worker_blocked(make_stream) -> None:
-    stream = feed(
-        make_stream,
-        send_bytes([data_heap(10, i) for i in range(5)]),
-        ring_config=spead2.recv.RingStreamConfig(heaps=1),
-    )
+@pytest.mark.parametrize("source", ["buffer", "inproc", "inproc-stopped"])
+def test_stop_while_worker_blocked(make_stream, spead2_log, source) -> None:
+    """stop() on a stream blocked on its full ring still accounts for every heap that
+    was already available (10 here, as the reference counts for a buffer): the ring's
+    4 heaps stay retrievable; the rest are counted and dropped with an INFO message."""
+    data = send_bytes([data_heap(100, i) for i in range(10)])
+    stream = make_stream(ring_config=spead2.recv.RingStreamConfig(heaps=4))
+    if source == "buffer":
+        stream.add_buffer_reader(data)
+    else:
+        queue = spead2.InprocQueue()
+        for i in range(10):
+            queue.add_packet(data[i * len(data) // 10 : (i + 1) * len(data) // 10])
+        if source == "inproc-stopped":
+            queue.stop()
+        stream.add_inproc_reader(queue)
     assert poll(lambda: stream.stats["worker_blocked"] >= 1), "worker never blocked on the full ring"
-    assert stream.ringbuffer.size() == 1
-    start = time.monotonic()
+    assert stream.ringbuffer.size() == 4
     run_in_thread(stream.stop, timeout=2.0)
-    assert time.monotonic() - start < 2.0
-    # The heap already in the ring is still retrievable, then Stopped.
-    assert get(stream).cnt == 1
-    with pytest.raises(spead2.Stopped):
-        get(stream)
-    heaps = stream.stats["heaps"]
-    # Heap 2 (blocked) was discarded but still counted.
-    assert 2 <= heaps <= 5
+    stats = stream.stats
+    assert stats["heaps"] == 10
+    assert stats["packets"] == 10
+    assert stats["incomplete_heaps_flushed"] == stats["incomplete_heaps_evicted"] == 0
+    assert [h.cnt for h in drain(stream)] == [1, 2, 3, 4]
+    dropped = [f"dropped heap {cnt} due to external stop" for cnt in range(5, 11)]
+    assert poll(lambda: all(m in spead2_log.messages() for m in dropped)), spead2_log.messages()
+
+
+def test_stop_on_blocked_inproc_ignores_later_packets(make_stream) -> None:
+    """Packets queued after stop() are not read: only what was available is counted."""
+    data = send_bytes([data_heap(100, i) for i in range(12)])
+    packets = [data[i * len(data) // 12 : (i + 1) * len(data) // 12] for i in range(12)]
+    queue = spead2.InprocQueue()
+    for packet in packets[:6]:
+        queue.add_packet(packet)
+    stream = make_stream(ring_config=spead2.recv.RingStreamConfig(heaps=4))
+    stream.add_inproc_reader(queue)
+    assert poll(lambda: stream.stats["worker_blocked"] >= 1), "worker never blocked on the full ring"
+    run_in_thread(stream.stop, timeout=2.0)
+    for packet in packets[6:]:
+        queue.add_packet(packet)
+    time.sleep(0.1)
+    assert stream.stats["heaps"] == 6
+    assert len(drain(stream)) == 4
+    queue.stop()
 
 
 # --------------------------------------------------------------------------

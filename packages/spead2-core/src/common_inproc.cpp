@@ -6,6 +6,11 @@
 namespace spead2
 {
 
+inproc_queue::packet::packet(std::size_t size)
+    : data(new std::uint8_t[size]), size(size), capacity(size)
+{
+}
+
 inproc_queue::~inproc_queue() = default;
 
 void inproc_queue::wake_one()
@@ -20,10 +25,8 @@ void inproc_queue::wake_one()
 
 void inproc_queue::add_packet(const std::uint8_t *data, std::size_t size)
 {
-    packet p;
-    p.data.reset(new std::uint8_t[size]);
+    packet p(size);
     std::memcpy(p.data.get(), data, size);
-    p.size = size;
     add_packet(std::move(p));
 }
 
@@ -36,7 +39,18 @@ void inproc_queue::add_packet(packet &&p)
     wake_one();
 }
 
-void inproc_queue::add_packets(std::vector<packet> &&ps)
+void inproc_queue::take_spares_locked(std::vector<packet> &out, std::size_t max)
+{
+    while (max > 0 && !spares.empty())
+    {
+        spare_bytes -= spares.back().capacity;
+        out.push_back(std::move(spares.back()));
+        spares.pop_back();
+        max--;
+    }
+}
+
+void inproc_queue::add_packets(std::vector<packet> &&ps, std::vector<packet> &spares_out, std::size_t max_spares)
 {
     std::lock_guard<std::mutex> lock(mutex);
     if (stopped)
@@ -45,6 +59,7 @@ void inproc_queue::add_packets(std::vector<packet> &&ps)
         packets.push_back(std::move(p));
     ps.clear();
     wake_one();
+    take_spares_locked(spares_out, max_spares);
 }
 
 void inproc_queue::stop()
@@ -80,11 +95,27 @@ bool inproc_queue::pop(std::vector<packet> &out, std::size_t max, const void *ow
     return true;
 }
 
-void inproc_queue::cancel_wait(const void *owner)
+void inproc_queue::recycle(std::vector<packet> &used)
+{
+    {
+        std::lock_guard<std::mutex> lock(mutex);
+        for (auto &p : used)
+        {
+            if (spare_bytes + p.capacity > max_spare_bytes)
+                break;
+            spare_bytes += p.capacity;
+            spares.push_back(std::move(p));
+        }
+    }
+    used.clear();   // frees what did not fit, outside the lock
+}
+
+std::size_t inproc_queue::cancel_wait(const void *owner)
 {
     std::lock_guard<std::mutex> lock(mutex);
     waiters.erase(std::remove_if(waiters.begin(), waiters.end(), [owner](const auto &w) { return w.first == owner; }),
                   waiters.end());
+    return packets.size();
 }
 
 } // namespace spead2

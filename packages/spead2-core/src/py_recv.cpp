@@ -35,20 +35,32 @@ py::list heap_items(const std::shared_ptr<heap_base> &h)
     return out;
 }
 
+/* The heap moves out of the ring into memory allocated here, on the consuming
+ * thread, which also frees it: nothing allocated by a worker is freed here. */
+py::object to_python(any_heap &&h)
+{
+    return std::visit([](auto &&value) -> py::object {
+        using T = std::decay_t<decltype(value)>;
+        return py::cast(std::shared_ptr<heap_base>(std::make_shared<T>(std::move(value))));
+    }, std::move(h));
+}
+
 py::object pop_heap(ring_stream &s, bool wait)
 {
     auto &ring = s.get_ringbuffer();
+    std::optional<any_heap> h;
     while (true)
     {
         // Try first: when heaps are waiting, releasing the GIL to wait costs more than the pop.
-        try
+        switch (ring.try_pop(h))
         {
-            return py::cast(std::shared_ptr<heap_base>(ring.try_pop()));
-        }
-        catch (ringbuffer_empty &)
-        {
+        case ring_status::ok:
+            return to_python(std::move(*h));
+        case ring_status::stopped:
+            throw ringbuffer_stopped();
+        default:
             if (!wait)
-                throw;
+                throw ringbuffer_empty();
         }
         interruptible_wait([&ring](auto timeout) { return ring.wait_for_data(timeout); });
     }
@@ -114,17 +126,27 @@ void register_stats(py::module_ &m)
                 throw py::key_error(name);
             }
         })
+        // Names reach the extension statistics too (malformed_packets, ...): see recv_stream.h.
         .def("__contains__", [](const stream_stats &s, const std::string &name) {
-            for (const auto &c : s.get_config())
-                if (c.get_name() == name)
-                    return true;
-            return false;
+            try
+            {
+                s.index_of(name);
+                return true;
+            }
+            catch (std::out_of_range &)
+            {
+                return false;
+            }
         })
         .def("get", [](const stream_stats &s, const std::string &name, py::object default_) -> py::object {
-            for (std::size_t i = 0; i < s.size(); i++)
-                if (s.get_config()[i].get_name() == name)
-                    return py::int_(s[i]);
-            return default_;
+            try
+            {
+                return py::int_(s[s.index_of(name)]);
+            }
+            catch (std::out_of_range &)
+            {
+                return default_;
+            }
         }, py::arg("name"), py::arg("default") = py::none(), py::pos_only())
         .def("__len__", &stream_stats::size)
         .def("__iter__", [names](const stream_stats &s) { return py::iter(names(s)); })
@@ -206,7 +228,13 @@ void register_configs(py::module_ &m)
         .def_property_readonly("stats", &stream_config::get_stats)
         .def("add_stat", &stream_config::add_stat, py::arg("name"),
              py::arg("mode") = stream_stat_config::mode::COUNTER)
-        .def("get_stat_index", &stream_config::get_stat_index, py::arg("name"))
+        .def("get_stat_index", [](const stream_config &c, const std::string &name) {
+            // Indices are those of the 4.x layout; extension statistics have none here.
+            std::size_t index = c.get_stat_index(name);
+            if (index >= c.get_stats().size())
+                throw std::out_of_range(name + " is not a known statistic name");
+            return index;
+        }, py::arg("name"))
         .def("next_stat_index", &stream_config::next_stat_index)
         .def_property_readonly_static("DEFAULT_MAX_HEAPS", [](py::object) { return stream_config::default_max_heaps; });
 
@@ -227,7 +255,7 @@ void register_heaps(py::module_ &m)
         .def_property_readonly("is_immediate", [](const py_raw_item &r) { return r.it->is_immediate; })
         .def_property_readonly("immediate_value", [](const py_raw_item &r) { return r.it->immediate_value; })
         .def_buffer([](py_raw_item &r) {
-            return py::buffer_info(r.it->ptr, 1, py::format_descriptor<std::uint8_t>::format(), 1,
+            return py::buffer_info(const_cast<std::uint8_t *>(r.it->data()), 1, py::format_descriptor<std::uint8_t>::format(), 1,
                                    {py::ssize_t(r.it->length)}, {py::ssize_t(1)}, false);
         });
 

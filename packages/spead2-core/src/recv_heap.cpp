@@ -8,6 +8,17 @@
 namespace spead2::recv
 {
 
+item::item(s_item_pointer_t id, std::uint8_t *ptr, std::size_t length)
+    : ptr(ptr), id(id), length(length)
+{
+}
+
+item::item(s_item_pointer_t id, item_pointer_t value, std::size_t address_bytes)
+    : id(id), length(address_bytes), immediate_value(value), is_immediate(true)
+{
+    store_be(immediate_bytes, value, address_bytes);
+}
+
 heap_base::heap_base(live_heap &&h, bool keep_payload)
     : cnt(h.cnt), heap_flavour(h.heap_address_bits, h.bug_compat)
 {
@@ -26,10 +37,17 @@ heap_base::heap_base(live_heap &&h, bool keep_payload)
     std::stable_sort(pointers.begin(), pointers.end(),
                      [&sort_key](item_pointer_t a, item_pointer_t b) { return sort_key(a) < sort_key(b); });
 
-    std::size_t n_immediate = std::count_if(pointers.begin(), pointers.end(), pointer_decoder::is_immediate);
-    immediate_bytes.resize(n_immediate * address_bytes);
-    std::uint8_t *next_immediate = immediate_bytes.data();
-    items.reserve(pointers.size());
+    // more_items is non-empty exactly when the items live there (see get_items).
+    const bool use_inline = pointers.size() <= inline_items;
+    if (!use_inline)
+        more_items.reserve(pointers.size());
+    auto add = [&](const item &it) {
+        if (use_inline)
+            inline_item_storage[n_items] = it;
+        else
+            more_items.push_back(it);
+        n_items++;
+    };
     for (std::size_t i = 0; i < pointers.size(); i++)
     {
         const item_pointer_t p = pointers[i];
@@ -37,11 +55,8 @@ heap_base::heap_base(live_heap &&h, bool keep_payload)
         const s_item_pointer_t value = decoder.get_value(p);
         if (pointer_decoder::is_immediate(p))
         {
-            if (id == NULL_ID)
-                continue;
-            store_be(next_immediate, value, address_bytes);
-            items.push_back(item{id, next_immediate, address_bytes, item_pointer_t(value), true});
-            next_immediate += address_bytes;
+            if (id != NULL_ID)
+                add(item(id, item_pointer_t(value), address_bytes));
         }
         else if (keep_payload && id != NULL_ID)
         {
@@ -51,7 +66,7 @@ heap_base::heap_base(live_heap &&h, bool keep_payload)
                 end = decoder.get_value(pointers[i + 1]);
             end = std::min(end, payload_size);
             if (end > value)   // zero-length addressed items vanish
-                items.push_back(item{id, payload.get() + value, std::size_t(end - value), 0, false});
+                add(item(id, payload.get() + value, std::size_t(end - value)));
         }
     }
 }
@@ -61,10 +76,10 @@ heap_base::~heap_base() = default;
 namespace
 {
 
-bool has_control_value(const std::vector<item> &items, item_pointer_t value)
+bool has_control_value(const item_range &items, item_pointer_t value)
 {
     for (const item &it : items)
-        if (it.id == STREAM_CTRL_ID && load_be(it.ptr, std::min<std::size_t>(it.length, 8)) == value)
+        if (it.id == STREAM_CTRL_ID && load_be(it.data(), std::min<std::size_t>(it.length, 8)) == value)
             return true;
     return false;
 }
@@ -111,12 +126,12 @@ std::unique_ptr<heap> assemble_descriptor_heap(const std::uint8_t *data, std::si
 
 bool heap_base::is_start_of_stream() const
 {
-    return has_control_value(items, CTRL_STREAM_START);
+    return has_control_value(get_items(), CTRL_STREAM_START);
 }
 
 bool heap_base::is_end_of_stream() const
 {
-    return has_control_value(items, CTRL_STREAM_STOP);
+    return has_control_value(get_items(), CTRL_STREAM_STOP);
 }
 
 heap::heap(live_heap &&h) : heap_base(std::move(h), true)
@@ -135,7 +150,7 @@ std::vector<descriptor> heap::get_descriptors() const
     {
         if (it.id != DESCRIPTOR_ID || it.is_immediate)
             continue;
-        std::unique_ptr<heap> h = assemble_descriptor_heap(it.ptr, it.length, bug_compat);
+        std::unique_ptr<heap> h = assemble_descriptor_heap(it.data(), it.length, bug_compat);
         if (!h)
             continue;
         const std::size_t address_bytes = h->get_flavour().get_address_bytes();
@@ -145,7 +160,8 @@ std::vector<descriptor> heap::get_descriptors() const
         bool has_id = false;
         for (const item &field : h->get_items())
         {
-            const char *bytes = reinterpret_cast<const char *>(field.ptr);
+            const std::uint8_t *field_data = field.data();
+            const char *bytes = reinterpret_cast<const char *>(field_data);
             switch (field.id)
             {
             case DESCRIPTOR_ID_ID:
@@ -164,15 +180,15 @@ std::vector<descriptor> heap::get_descriptors() const
             case DESCRIPTOR_FORMAT_ID:
                 // A trailing partial entry is ignored.
                 for (std::size_t off = 0; off + format_entry <= field.length; off += format_entry)
-                    d.format.emplace_back(bytes[off], load_be(field.ptr + off + 1, format_entry - 1));
+                    d.format.emplace_back(bytes[off], load_be(field_data + off + 1, format_entry - 1));
                 break;
             case DESCRIPTOR_SHAPE_ID:
                 for (std::size_t off = 0; off + shape_entry <= field.length; off += shape_entry)
                 {
-                    if (field.ptr[off] & variable_flag)
+                    if (field_data[off] & variable_flag)
                         d.shape.push_back(-1);
                     else
-                        d.shape.push_back(load_be(field.ptr + off + 1, shape_entry - 1));
+                        d.shape.push_back(load_be(field_data + off + 1, shape_entry - 1));
                 }
                 break;
             case DESCRIPTOR_DTYPE_ID:

@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <spead2/recv_inproc.h>
 #include <spead2/recv_packet.h>
 
@@ -11,7 +12,11 @@ inproc_reader::inproc_reader(stream &owner, std::shared_ptr<inproc_queue> queue)
 {
 }
 
-inproc_reader::~inproc_reader() = default;
+inproc_reader::~inproc_reader()
+{
+    // A waiter registered by a run() that raced with stop() must not outlive us.
+    queue->cancel_wait(this);
+}
 
 void inproc_reader::start()
 {
@@ -23,38 +28,56 @@ void inproc_reader::stop()
     /* The waiter is called under the queue's lock and posts through post(), which
      * the stream counts; once cancelled here it cannot fire, so stream::stop() can
      * safely wait for what was already posted. */
-    queue->cancel_wait(this);
+    stop_budget = queue->cancel_wait(this);
+    stopping = true;
 }
 
 void inproc_reader::run()
 {
     while (true)
     {
+        std::size_t max = batch_packets;
+        if (stopping)
+        {
+            max = std::min(max, stop_budget.load());
+            if (max == 0)
+                return;
+        }
         batch.clear();
         bool drained = false;
-        if (!queue->pop(batch, batch_packets, this, [this] { post([this] { run(); }); }, drained))
+        auto wake = [this] {
+            if (!stopping)
+                post([this] { run(); });
+        };
+        if (!queue->pop(batch, max, this, wake, drained))
             return;   // the waiter resumes us
-        stream::add_packet_state state(get_stream());
-        for (const auto &p : batch)
+        if (stopping)
+            stop_budget -= std::min(stop_budget.load(), batch.size());
         {
+            stream::add_packet_state state(get_stream());
+            for (const auto &p : batch)
+            {
+                if (state.is_stopped())
+                    return;
+                packet_header packet;
+                packet_status status = decode_packet(packet, p.data.get(), p.size);
+                if (status == packet_status::ok && packet.total_length != p.size)
+                    status = packet_status::size_mismatch;
+                if (status == packet_status::ok)
+                    state.add_packet(packet);
+                else
+                    state.add_malformed(status);
+            }
+            if (drained)
+            {
+                state.stop();
+                return;
+            }
             if (state.is_stopped())
                 return;
-            packet_header packet;
-            packet_status status = decode_packet(packet, p.data.get(), p.size);
-            if (status == packet_status::ok && packet.total_length != p.size)
-                status = packet_status::size_mismatch;
-            if (status == packet_status::ok)
-                state.add_packet(packet);
-            else
-                state.add_malformed(status);
         }
-        if (drained)
-        {
-            state.stop();
-            return;
-        }
-        if (state.is_stopped())
-            return;
+        // Outside the stream's lock: the payloads have been copied into heaps.
+        queue->recycle(batch);
     }
 }
 

@@ -26,9 +26,9 @@ ring_stream::~ring_stream()
 void ring_stream::heap_ready(live_heap &&h)
 {
     const s_item_pointer_t cnt = h.get_cnt();
-    std::unique_ptr<heap_base> out;
+    std::optional<any_heap> out;
     if (h.is_contiguous())
-        out = std::make_unique<heap>(std::move(h));
+        out.emplace(std::in_place_type<heap>, std::move(h));
     else if (ring_config.get_contiguous_only())
     {
         log_warning("dropped incomplete heap {} ({}/{} bytes of payload)",
@@ -36,28 +36,29 @@ void ring_stream::heap_ready(live_heap &&h)
         return;
     }
     else
-        out = std::make_unique<incomplete_heap>(std::move(h), ring_config.get_incomplete_keep_payload_ranges());
+        out.emplace(std::in_place_type<incomplete_heap>, std::move(h),
+                    ring_config.get_incomplete_keep_payload_ranges());
 
-    try
+    ring_status status = ring.try_push(std::move(*out));
+    if (status == ring_status::full)
     {
+        /* Back-pressure: the reader waits for the consumer.  Lossless transports
+         * lose nothing by it; lossy ones drop packets meanwhile, so say so. */
+        add_stat(stream_stat_indices::WORKER_BLOCKED, 1);
+        if (has_lossy_reader())
+            log_warning("worker thread blocked by full ringbuffer on heap {}", cnt);
         try
         {
-            ring.try_push(std::move(out));
+            ring.push(std::move(*out));
+            return;
         }
-        catch (ringbuffer_full &)
+        catch (ringbuffer_stopped &)
         {
-            /* Back-pressure: the reader waits for the consumer.  Lossless transports
-             * lose nothing by it; lossy ones drop packets meanwhile, so say so. */
-            add_stat(stream_stat_indices::WORKER_BLOCKED, 1);
-            if (has_lossy_reader())
-                log_warning("worker thread blocked by full ringbuffer on heap {}", cnt);
-            ring.push(std::move(out));
+            status = ring_status::stopped;
         }
     }
-    catch (ringbuffer_stopped &)
-    {
+    if (status == ring_status::stopped)
         log_info("dropped heap {} due to external stop", cnt);
-    }
 }
 
 void ring_stream::stop_received()

@@ -24,41 +24,58 @@ bool stream_stat_config::operator==(const stream_stat_config &other) const
     return name == other.name && stat_mode == other.stat_mode;
 }
 
-stream_stats::stream_stats(std::shared_ptr<const std::vector<stream_stat_config>> config)
-    : config(config), values(config->size())
+stream_stats::stream_stats(std::shared_ptr<const stream_stat_list> config,
+                           std::shared_ptr<const stream_stat_list> extensions)
+    : config(std::move(config)), extensions(std::move(extensions)),
+    values(this->config->size() + this->extensions->size())
 {
 }
 
-stream_stats::stream_stats(std::shared_ptr<const std::vector<stream_stat_config>> config,
+stream_stats::stream_stats(std::shared_ptr<const stream_stat_list> config,
+                           std::shared_ptr<const stream_stat_list> extensions,
                            std::vector<std::uint64_t> values)
-    : config(std::move(config)), values(std::move(values))
+    : config(std::move(config)), extensions(std::move(extensions)), values(std::move(values))
 {
+}
+
+/// Index of @a name in @a config followed by @a extensions; throws std::out_of_range.
+static std::size_t find_stat(const stream_stat_list &config, const stream_stat_list &extensions,
+                             const std::string &name)
+{
+    for (std::size_t i = 0; i < config.size(); i++)
+        if (config[i].get_name() == name)
+            return i;
+    for (std::size_t i = 0; i < extensions.size(); i++)
+        if (extensions[i].get_name() == name)
+            return config.size() + i;
+    throw std::out_of_range(name + " is not a known statistic name");
 }
 
 std::size_t stream_stats::index_of(const std::string &name) const
 {
-    for (std::size_t i = 0; i < config->size(); i++)
-        if ((*config)[i].get_name() == name)
-            return i;
-    throw std::out_of_range(name + " is not a known statistic name");
+    return find_stat(*config, *extensions, name);
 }
 
 stream_stats &stream_stats::operator+=(const stream_stats &other)
 {
-    if (config != other.config && *config != *other.config)
+    if ((config != other.config && *config != *other.config)
+        || (extensions != other.extensions && *extensions != *other.extensions))
         throw std::invalid_argument("config must match to add stats together");
     for (std::size_t i = 0; i < values.size(); i++)
-        values[i] = (*config)[i].combine(values[i], other.values[i]);
+    {
+        const stream_stat_config &c = i < config->size() ? (*config)[i] : (*extensions)[i - config->size()];
+        values[i] = c.combine(values[i], other.values[i]);
+    }
     return *this;
 }
 
 /* ---- configuration ------------------------------------------------------- */
 
-static std::shared_ptr<std::vector<stream_stat_config>> core_stats()
+static std::shared_ptr<stream_stat_list> core_stats()
 {
     using m = stream_stat_config::mode;
     // In index order (stream_stat_indices), which is not the historic property order.
-    return std::make_shared<std::vector<stream_stat_config>>(std::vector<stream_stat_config>{
+    return std::make_shared<stream_stat_list>(stream_stat_list{
         stream_stat_config("heaps"),
         stream_stat_config("incomplete_heaps_evicted"),
         stream_stat_config("incomplete_heaps_flushed"),
@@ -72,7 +89,8 @@ static std::shared_ptr<std::vector<stream_stat_config>> core_stats()
 }
 
 stream_config::stream_config()
-    : memcpy(std::memcpy), allocator(std::make_shared<memory_allocator>()), stats(core_stats())
+    : memcpy(std::memcpy), allocator(std::make_shared<memory_allocator>()), stats(core_stats()),
+    extension_stats(std::make_shared<stream_stat_list>())
 {
 }
 
@@ -126,17 +144,28 @@ std::size_t stream_config::add_stat(const std::string &name, stream_stat_config:
         if (s.get_name() == name)
             throw std::invalid_argument("A statistic called " + name + " already exists");
     // Copy on write: configs are copied freely and must not share later additions.
-    stats = std::make_shared<std::vector<stream_stat_config>>(*stats);
+    stats = std::make_shared<stream_stat_list>(*stats);
     stats->emplace_back(name, mode);
     return stats->size() - 1;
 }
 
+std::size_t stream_config::add_extension_stat(const std::string &name, stream_stat_config::mode mode)
+{
+    for (std::size_t i = 0; i < extension_stats->size(); i++)
+        if ((*extension_stats)[i].get_name() == name)
+        {
+            if ((*extension_stats)[i].get_mode() != mode)
+                throw std::invalid_argument("A statistic called " + name + " already exists with another mode");
+            return stats->size() + i;
+        }
+    extension_stats = std::make_shared<stream_stat_list>(*extension_stats);
+    extension_stats->emplace_back(name, mode);
+    return stats->size() + extension_stats->size() - 1;
+}
+
 std::size_t stream_config::get_stat_index(const std::string &name) const
 {
-    for (std::size_t i = 0; i < stats->size(); i++)
-        if ((*stats)[i].get_name() == name)
-            return i;
-    throw std::out_of_range(name + " is not a known statistic name");
+    return find_stat(*stats, *extension_stats, name);
 }
 
 /* ---- reader -------------------------------------------------------------- */
@@ -195,11 +224,12 @@ stream::stream(std::shared_ptr<thread_pool> pool, const stream_config &config)
     : pool(std::move(pool)), config(config)
 {
     stream_config adjusted = config;
-    malformed_packets_index = adjusted.add_stat(stream_extra_stats::MALFORMED_PACKETS);
-    rejected_packets_index = adjusted.add_stat(stream_extra_stats::REJECTED_PACKETS);
+    malformed_packets_index = adjusted.add_extension_stat(stream_extension_stats::MALFORMED_PACKETS);
+    rejected_packets_index = adjusted.add_extension_stat(stream_extension_stats::REJECTED_PACKETS);
     this->config = adjusted;
-    stats_config = std::make_shared<const std::vector<stream_stat_config>>(adjusted.get_stats());
-    stats.resize(stats_config->size());
+    stats_config = std::make_shared<const stream_stat_list>(adjusted.get_stats());
+    extension_stats_config = std::make_shared<const stream_stat_list>(adjusted.get_extension_stats());
+    stats.resize(stats_config->size() + extension_stats_config->size());
     heap_slots.resize(config.get_max_heaps() * config.get_substreams());
     next_slot.resize(config.get_substreams());
 }
@@ -221,13 +251,19 @@ void stream::task_done()
 stream_stats stream::get_stats() const
 {
     std::lock_guard<std::mutex> lock(stats_mutex);
-    return stream_stats(stats_config, stats);
+    return stream_stats(stats_config, extension_stats_config, stats);
+}
+
+const stream_stat_config &stream::stat_config(std::size_t index) const
+{
+    const std::size_t n = stats_config->size();
+    return index < n ? (*stats_config)[index] : (*extension_stats_config)[index - n];
 }
 
 void stream::add_stat(std::size_t index, std::uint64_t value)
 {
     std::lock_guard<std::mutex> lock(stats_mutex);
-    stats[index] = (*stats_config)[index].combine(stats[index], value);
+    stats[index] = stat_config(index).combine(stats[index], value);
 }
 
 void stream::add_reader(const std::function<std::unique_ptr<reader>(stream &)> &factory)
@@ -265,11 +301,6 @@ void stream::stop()
 {
     stop_requested = true;
     {
-        std::lock_guard<std::mutex> lock(queue_mutex);
-        if (!stopped)
-            stop_received();
-    }
-    {
         std::lock_guard<std::mutex> readers_lock(readers_mutex);
         if (!readers_stopped)
         {
@@ -278,8 +309,16 @@ void stream::stop()
                 r->stop();
         }
     }
-    std::unique_lock<std::mutex> lock(outstanding_mutex);
-    outstanding_cond.wait(lock, [this] { return outstanding == 0; });
+    {
+        /* Readers finish what they already hold first, so that every heap that was
+         * available is accounted for (stop() on a blocked stream must not lose
+         * count of the rest of a buffer). */
+        std::unique_lock<std::mutex> lock(outstanding_mutex);
+        outstanding_cond.wait(lock, [this] { return outstanding == 0; });
+    }
+    std::lock_guard<std::mutex> lock(queue_mutex);
+    if (!stopped)
+        stop_received();
 }
 
 void stream::stop_received()
@@ -323,7 +362,7 @@ void stream::evict(std::unique_ptr<live_heap> &slot)
 /* ---- packet processing --------------------------------------------------- */
 
 stream::add_packet_state::add_packet_state(stream &owner)
-    : owner(owner), lock(owner.queue_mutex), batch_stats(owner.stats_config->size())
+    : owner(owner), lock(owner.queue_mutex), batch_stats(owner.stats.size())
 {
 }
 
@@ -345,9 +384,8 @@ void stream::add_packet_state::fold_stats()
     else if (std::all_of(batch_stats.begin(), batch_stats.end(), [](std::uint64_t v) { return v == 0; }))
         return;   // an empty batch (e.g. a reader's final stop) leaves the stats lock alone
     std::lock_guard<std::mutex> stats_lock(owner.stats_mutex);
-    const auto &config = *owner.stats_config;
     for (std::size_t i = 0; i < batch_stats.size(); i++)
-        owner.stats[i] = config[i].combine(owner.stats[i], batch_stats[i]);
+        owner.stats[i] = owner.stat_config(i).combine(owner.stats[i], batch_stats[i]);
     std::fill(batch_stats.begin(), batch_stats.end(), 0);
 }
 
@@ -437,10 +475,13 @@ bool stream::add_packet_state::add_packet(const packet_header &packet)
     }
     if (h.is_complete() || single)
     {
-        // A single-packet heap that is not complete (an address beyond its length) is
-        // handed on too, so that heap_ready drops it visibly.
+        /* A single-packet heap that is not complete (an item address beyond its
+         * length) is finished as it is, as if flushed: the reference counts it so,
+         * and every heap must be counted once. */
         std::unique_ptr<live_heap> done = std::move(*slot);
         batch_stats[stream_stat_indices::HEAPS]++;
+        if (!done->is_complete())
+            batch_stats[stream_stat_indices::INCOMPLETE_HEAPS_FLUSHED]++;
         owner.heap_ready(std::move(*done));
     }
     return true;

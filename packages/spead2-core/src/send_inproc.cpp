@@ -14,18 +14,37 @@ inproc_writer::inproc_writer(std::vector<std::shared_ptr<inproc_queue>> queues) 
 
 inproc_writer::~inproc_writer() = default;
 
+inproc_queue::packet inproc_writer::make_packet(std::size_t size)
+{
+    while (!spares.empty())
+    {
+        inproc_queue::packet p = std::move(spares.back());
+        spares.pop_back();
+        // Reuse only a buffer that fits without wasting more than half of it.
+        if (p.capacity >= size && p.capacity / 2 <= size)
+        {
+            p.size = size;
+            return p;
+        }
+    }
+    return inproc_queue::packet(size);
+}
+
 void inproc_writer::write_packets(transmit_packet *packets, std::size_t n, std::function<void()> done)
 {
     /* Consecutive packets for the same queue go in together: one lock and at most
      * one reader wake-up per run, not per packet. */
     std::vector<inproc_queue::packet> run;
+    run.reserve(n);
     std::size_t run_start = 0;
     auto flush = [&](std::size_t end) {
         if (run.empty())
             return;
         try
         {
-            queues[packets[run_start].substream_index]->add_packets(std::move(run));
+            // Enough spares for a full batch, no more: several queues may hand them back.
+            const std::size_t wanted = spares.size() < n ? n - spares.size() : 0;
+            queues[packets[run_start].substream_index]->add_packets(std::move(run), spares, wanted);
         }
         catch (ringbuffer_stopped &)
         {
@@ -41,9 +60,7 @@ void inproc_writer::write_packets(transmit_packet *packets, std::size_t n, std::
             flush(i);
         if (run.empty())
             run_start = i;
-        inproc_queue::packet copy;
-        copy.data.reset(new std::uint8_t[p.size]);
-        copy.size = p.size;
+        inproc_queue::packet copy = make_packet(p.size);
         std::uint8_t *dest = copy.data.get();
         for (std::size_t j = 0; j < p.n_pieces; j++)
         {

@@ -77,10 +77,10 @@ int test_stream_uses_configured_memcpy(const std::shared_ptr<spead2::thread_pool
     config.set_memcpy(counting_memcpy);
     spead2::recv::ring_stream receiver(pool, config);
     receiver.emplace_reader<spead2::recv::mem_reader>(wire.data(), wire.size());
-    auto base = receiver.get_ringbuffer().pop();
-    auto *h = dynamic_cast<spead2::recv::heap *>(base.get());
+    auto popped = receiver.get_ringbuffer().pop();
+    auto *h = std::get_if<spead2::recv::heap>(&popped);
     CHECK(h != nullptr && h->get_items().size() == 1);
-    CHECK(std::memcmp(h->get_items()[0].ptr, values.data(), values.size()) == 0);
+    CHECK(std::memcmp(h->get_items()[0].data(), values.data(), values.size()) == 0);
     // Every payload byte, and nothing else, went through the configured routine.
     CHECK(copied_bytes == values.size());
     return 0;

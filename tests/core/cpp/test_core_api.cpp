@@ -112,14 +112,14 @@ int main()
     config.set_memory_allocator(std::make_shared<spead2::memory_pool>(512, 4096, 4, 2));
     spead2::recv::ring_stream receiver(pool, config);
     receiver.emplace_reader<spead2::recv::mem_reader>(wire.data(), wire.size());
-    auto base = receiver.get_ringbuffer().pop();
-    auto *h = dynamic_cast<spead2::recv::heap *>(base.get());
+    auto popped = receiver.get_ringbuffer().pop();
+    auto *h = std::get_if<spead2::recv::heap>(&popped);
     CHECK(h != nullptr);
     CHECK(h->get_cnt() == 1);
-    const auto &items = h->get_items();
+    const auto items = h->get_items();
     CHECK(items.size() == 2);
     CHECK(items[0].id == 0x1001 && items[0].length == values.size());
-    CHECK(std::memcmp(items[0].ptr, values.data(), values.size()) == 0);
+    CHECK(std::memcmp(items[0].data(), values.data(), values.size()) == 0);
     CHECK(items[1].id == 0x1000 && items[1].is_immediate && items[1].immediate_value == 0x1234);
 
     bool stopped = false;

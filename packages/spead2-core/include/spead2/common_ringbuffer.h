@@ -5,10 +5,12 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
-#include <deque>
+#include <memory>
 #include <mutex>
+#include <optional>
 #include <stdexcept>
 #include <utility>
+#include <vector>
 #include <spead2/common_defines.h>
 
 namespace spead2
@@ -52,88 +54,134 @@ public:
     void clear();  ///< make unreadable
 };
 
+/// Outcome of a non-blocking ring operation (failures are no exceptions: they are routine).
+enum class ring_status
+{
+    ok,
+    empty,
+    full,
+    stopped
+};
+
+/* The hot path (a worker pushing, a consumer popping) holds the lock only to move an
+ * item: nothing is allocated (fixed slots), nothing is thrown, and waiters are woken
+ * after the lock is released, so the woken thread does not block on it at once. */
 template<typename T>
 class ringbuffer
 {
 private:
     mutable std::mutex mutex;
     std::condition_variable data_cond, space_cond;
-    std::deque<T> items;
-    std::size_t cap;
+    std::vector<std::optional<T>> slots;
+    std::size_t head = 0;    ///< slot of the oldest item
+    std::size_t count = 0;
     bool stopped = false;
-    readiness_fd data_fd;
+    std::size_t data_waiters = 0, space_waiters = 0;
+    /* Created on first use: only event-loop consumers need it, and keeping it in step
+     * costs a system call whenever the ring becomes empty or non-empty. */
+    std::unique_ptr<readiness_fd> data_fd;
 
-    T pop_locked()
+    /// With the lock held; returns whether a consumer waits to be woken.
+    bool push_locked(T &&item)
     {
-        T item = std::move(items.front());
-        items.pop_front();
-        if (items.empty() && !stopped)
-            data_fd.clear();
-        space_cond.notify_one();
-        return item;
+        slots[(head + count) % slots.size()].emplace(std::move(item));
+        if (++count == 1 && data_fd)
+            data_fd->set();
+        return data_waiters > 0;
     }
 
-    void push_locked(T &&item)
+    /// With the lock held and count > 0; returns whether a producer waits to be woken.
+    bool pop_locked(std::optional<T> &out)
     {
-        items.push_back(std::move(item));
-        if (items.size() == 1)
-            data_fd.set();
-        data_cond.notify_one();
+        std::optional<T> &slot = slots[head];
+        out.emplace(std::move(*slot));
+        slot.reset();
+        head = (head + 1) % slots.size();
+        if (--count == 0 && !stopped && data_fd)
+            data_fd->clear();
+        return space_waiters > 0;
     }
 
 public:
-    explicit ringbuffer(std::size_t capacity) : cap(capacity) {}
+    explicit ringbuffer(std::size_t capacity) : slots(capacity) {}
 
-    std::size_t capacity() const { return cap; }
+    std::size_t capacity() const { return slots.size(); }
     std::size_t size() const
     {
         std::lock_guard<std::mutex> lock(mutex);
-        return items.size();
+        return count;
     }
-    int get_data_fd() const { return data_fd.get_fd(); }
+
+    int get_data_fd()
+    {
+        std::lock_guard<std::mutex> lock(mutex);
+        if (!data_fd)
+        {
+            data_fd = std::make_unique<readiness_fd>();
+            if (count > 0 || stopped)
+                data_fd->set();
+        }
+        return data_fd->get_fd();
+    }
 
     /// Blocks while full. Throws ringbuffer_stopped.
     void push(T &&item)
     {
         std::unique_lock<std::mutex> lock(mutex);
-        space_cond.wait(lock, [this] { return stopped || items.size() < cap; });
+        space_waiters++;
+        space_cond.wait(lock, [this] { return stopped || count < slots.size(); });
+        space_waiters--;
         if (stopped)
             throw ringbuffer_stopped();
-        push_locked(std::move(item));
+        bool wake = push_locked(std::move(item));
+        lock.unlock();
+        if (wake)
+            data_cond.notify_one();
     }
 
-    /// Throws ringbuffer_full or ringbuffer_stopped.
-    void try_push(T &&item)
+    /// Returns ok, full or stopped; @a item is left untouched unless ok.
+    ring_status try_push(T &&item)
     {
-        std::lock_guard<std::mutex> lock(mutex);
+        std::unique_lock<std::mutex> lock(mutex);
         if (stopped)
-            throw ringbuffer_stopped();
-        if (items.size() >= cap)
-            throw ringbuffer_full();
-        push_locked(std::move(item));
+            return ring_status::stopped;
+        if (count == slots.size())
+            return ring_status::full;
+        bool wake = push_locked(std::move(item));
+        lock.unlock();
+        if (wake)
+            data_cond.notify_one();
+        return ring_status::ok;
     }
 
     /// Blocks while empty. Throws ringbuffer_stopped once stopped and drained.
     T pop()
     {
         std::unique_lock<std::mutex> lock(mutex);
-        data_cond.wait(lock, [this] { return stopped || !items.empty(); });
-        if (items.empty())
+        data_waiters++;
+        data_cond.wait(lock, [this] { return stopped || count > 0; });
+        data_waiters--;
+        if (count == 0)
             throw ringbuffer_stopped();
-        return pop_locked();
+        std::optional<T> out;
+        bool wake = pop_locked(out);
+        lock.unlock();
+        if (wake)
+            space_cond.notify_one();
+        return std::move(*out);
     }
 
-    /// Throws ringbuffer_empty, or ringbuffer_stopped once stopped and drained.
-    T try_pop()
+    /// Returns ok (filling @a out), empty, or stopped once stopped and drained.
+    ring_status try_pop(std::optional<T> &out)
     {
-        std::lock_guard<std::mutex> lock(mutex);
-        if (items.empty())
-        {
-            if (stopped)
-                throw ringbuffer_stopped();
-            throw ringbuffer_empty();
-        }
-        return pop_locked();
+        std::unique_lock<std::mutex> lock(mutex);
+        if (count == 0)
+            return stopped ? ring_status::stopped : ring_status::empty;
+        bool wake = pop_locked(out);
+        lock.unlock();
+        if (wake)
+            space_cond.notify_one();
+        return ring_status::ok;
     }
 
     /* Wait until an item is available or the ring is stopped, for at most @a timeout.
@@ -142,15 +190,21 @@ public:
     bool wait_for_data(const std::chrono::duration<Rep, Period> &timeout)
     {
         std::unique_lock<std::mutex> lock(mutex);
-        return data_cond.wait_for(lock, timeout, [this] { return stopped || !items.empty(); });
+        data_waiters++;
+        bool ready = data_cond.wait_for(lock, timeout, [this] { return stopped || count > 0; });
+        data_waiters--;
+        return ready;
     }
 
     /// Wake all waiters; pushes fail from now on, pops drain what is left. Idempotent.
     void stop()
     {
-        std::lock_guard<std::mutex> lock(mutex);
-        stopped = true;
-        data_fd.set();
+        {
+            std::lock_guard<std::mutex> lock(mutex);
+            stopped = true;
+            if (data_fd)
+                data_fd->set();
+        }
         data_cond.notify_all();
         space_cond.notify_all();
     }

@@ -2,6 +2,7 @@
 #ifndef SPEAD2_RECV_INPROC_H
 #define SPEAD2_RECV_INPROC_H
 
+#include <atomic>
 #include <memory>
 #include <vector>
 #include <spead2/common_inproc.h>
@@ -11,12 +12,16 @@ namespace spead2::recv
 {
 
 /* Lossless: when the queue is stopped and drained, the stream stops.  Waits without
- * occupying a worker: an empty queue calls it back when packets arrive. */
+ * occupying a worker: an empty queue calls it back when packets arrive.  When the
+ * stream is stopped, it still reads the packets that were queued at that moment. */
 class SPEAD2_API inproc_reader : public reader
 {
 private:
     std::shared_ptr<inproc_queue> queue;
     std::vector<inproc_queue::packet> batch;
+    std::atomic<bool> stopping{false};
+    /// Packets still to read once stopping: those queued when stop() was called.
+    std::atomic<std::size_t> stop_budget{0};
 
     void run();
 

@@ -34,7 +34,7 @@ public:
 class SPEAD2_API ring_stream : public stream
 {
 public:
-    typedef ringbuffer<std::unique_ptr<heap_base>> ringbuffer_type;
+    typedef ringbuffer<any_heap> ringbuffer_type;
 
 private:
     ring_stream_config ring_config;
@@ -51,7 +51,9 @@ public:
 
     const ring_stream_config &get_ring_config() const { return ring_config; }
     ringbuffer_type &get_ringbuffer() { return ring; }
-    /// Stops the ring first, so that a reader blocked on a full ring is released.
+    /* Stops the ring first, so that a reader blocked on a full ring is released; the
+     * heaps that complete or are flushed after that are counted and dropped (freed
+     * on the worker, logged at INFO).  Heaps already in the ring stay retrievable. */
     void stop() override;
 };
 

@@ -58,32 +58,49 @@ static constexpr std::size_t WORKER_BLOCKED = 8;
 static constexpr std::size_t CUSTOM_STATS = 9;
 } // namespace stream_stat_indices
 
-/* Statistics every stream appends after the user's custom ones, so that the indices
- * of the spead2 4.x statistics stay where users expect them.  Nothing is dropped
- * without being counted in one of these or in the core statistics. */
-namespace stream_extra_stats
+/* Where statistics go (one rule for every stream type).  A stream's statistics are
+ * laid out in two parts:
+ *
+ * 1. The spead2 4.x layout that users index into: the core statistics
+ *    (stream_stat_indices), then the user's custom ones (stream_config::add_stat),
+ *    then those a stream type defines the way 4.x does (chunk streams append theirs
+ *    to the config they were given).  stream_stats::size(), get_config() and the
+ *    indices cover exactly this part, so they match 4.x.
+ * 2. Extension statistics: counts this implementation keeps beyond 4.x
+ *    (stream_config::add_extension_stat).  They come after part 1, are found by
+ *    name (index_of) and are not part of size() or get_config(); a user statistic of
+ *    the same name takes precedence in name lookups.
+ *
+ * Every receive stream has the extension statistics below, so that no dropped
+ * packet goes uncounted. */
+namespace stream_extension_stats
 {
 static constexpr const char *MALFORMED_PACKETS = "malformed_packets";  ///< failed packet decoding
 static constexpr const char *REJECTED_PACKETS = "rejected_packets";    ///< refused by heap assembly
-} // namespace stream_extra_stats
+} // namespace stream_extension_stats
 
-/// A snapshot of a stream's statistics.
+typedef std::vector<stream_stat_config> stream_stat_list;
+
+/// A snapshot of a stream's statistics (both parts, see stream_extension_stats).
 class SPEAD2_API stream_stats
 {
 private:
-    std::shared_ptr<const std::vector<stream_stat_config>> config;
-    std::vector<std::uint64_t> values;
+    std::shared_ptr<const stream_stat_list> config;       ///< the 4.x layout
+    std::shared_ptr<const stream_stat_list> extensions;
+    std::vector<std::uint64_t> values;                    ///< config, then extensions
 
 public:
-    explicit stream_stats(std::shared_ptr<const std::vector<stream_stat_config>> config);
-    stream_stats(std::shared_ptr<const std::vector<stream_stat_config>> config,
+    stream_stats(std::shared_ptr<const stream_stat_list> config, std::shared_ptr<const stream_stat_list> extensions);
+    stream_stats(std::shared_ptr<const stream_stat_list> config, std::shared_ptr<const stream_stat_list> extensions,
                  std::vector<std::uint64_t> values);
-    const std::vector<stream_stat_config> &get_config() const { return *config; }
-    const std::shared_ptr<const std::vector<stream_stat_config>> &get_config_ptr() const { return config; }
-    std::size_t size() const { return values.size(); }
+    /// The 4.x layout (core, custom, stream type's); extension statistics are not in it.
+    const stream_stat_list &get_config() const { return *config; }
+    const stream_stat_list &get_extensions() const { return *extensions; }
+    /// Size of the 4.x layout; extension statistics follow at indices size() and up.
+    std::size_t size() const { return config->size(); }
     std::uint64_t &operator[](std::size_t index) { return values[index]; }
     std::uint64_t operator[](std::size_t index) const { return values[index]; }
-    /// Throws std::out_of_range for an unknown name.
+    /// Index of a statistic in either part (the 4.x layout first); throws std::out_of_range.
     std::size_t index_of(const std::string &name) const;
     /// Element-wise combine; throws std::invalid_argument if the configs differ.
     stream_stats &operator+=(const stream_stats &other);
@@ -102,7 +119,8 @@ private:
     bool allow_out_of_order = false;
     std::uint64_t stream_id = 0;
     bool explicit_start = false;
-    std::shared_ptr<std::vector<stream_stat_config>> stats;
+    std::shared_ptr<stream_stat_list> stats;
+    std::shared_ptr<stream_stat_list> extension_stats;
 
 public:
     static constexpr std::size_t default_max_heaps = 4;
@@ -132,11 +150,18 @@ public:
     stream_config &set_explicit_start(bool v) { explicit_start = v; return *this; }
     bool get_explicit_start() const { return explicit_start; }
 
-    const std::vector<stream_stat_config> &get_stats() const { return *stats; }
-    /// Register a statistic; throws std::invalid_argument if the name exists.
+    /// The 4.x layout: core statistics, then custom ones.
+    const stream_stat_list &get_stats() const { return *stats; }
+    const stream_stat_list &get_extension_stats() const { return *extension_stats; }
+    /// Register a statistic in the 4.x layout; throws std::invalid_argument if the name exists there.
     std::size_t add_stat(const std::string &name,
                          stream_stat_config::mode mode = stream_stat_config::mode::COUNTER);
-    /// Throws std::out_of_range for an unknown name.
+    /* Register an extension statistic (see stream_extension_stats), or find the one
+     * already registered under that name (throws std::invalid_argument if its mode
+     * differs).  Returns its index, valid until the 4.x layout grows. */
+    std::size_t add_extension_stat(const std::string &name,
+                                   stream_stat_config::mode mode = stream_stat_config::mode::COUNTER);
+    /// Index of a statistic in either part (the 4.x layout first); throws std::out_of_range.
     std::size_t get_stat_index(const std::string &name) const;
     std::size_t next_stat_index() const { return stats->size(); }
 };
@@ -162,7 +187,11 @@ public:
 
     /// Begin receiving (called once: when added, or at stream::start with explicit_start).
     virtual void start() = 0;
-    /// Unblock any pending I/O so that posted work finishes. Called once, after the stream stopped.
+    /* Called once, when stop() is requested, before the stream stops, from any
+     * thread.  Stop taking new data and let posted work finish: cancel waits for
+     * I/O; a lossy reader drops what it has not read yet; a lossless one finishes
+     * the data it already holds (a buffer, packets already queued), whose heaps are
+     * then counted and dropped, because a stopping stream no longer delivers. */
     virtual void stop();
     /// True if the transport can lose packets (then it never stops the stream itself).
     virtual bool lossy() const = 0;
@@ -177,7 +206,7 @@ class SPEAD2_API stream
 private:
     std::shared_ptr<thread_pool> pool;
     stream_config config;
-    std::shared_ptr<const std::vector<stream_stat_config>> stats_config;
+    std::shared_ptr<const stream_stat_list> stats_config, extension_stats_config;
     std::size_t malformed_packets_index, rejected_packets_index;
 
     /// Protects the live heaps and the stopped flag; held by a reader for a whole batch.
@@ -185,7 +214,7 @@ private:
     std::vector<std::unique_ptr<live_heap>> heap_slots;  ///< max_heaps per substream
     std::vector<std::size_t> next_slot;                  ///< per substream
     std::atomic<bool> stopped{false};
-    /// Set by stop() before it takes queue_mutex, so that busy readers let go of it.
+    /// Set by stop(): no more readers are added.
     std::atomic<bool> stop_requested{false};
 
     mutable std::mutex stats_mutex;
@@ -202,6 +231,7 @@ private:
     std::condition_variable outstanding_cond;
     std::size_t outstanding = 0;
 
+    const stream_stat_config &stat_config(std::size_t index) const;
     void flush_live_heaps();
     void evict(std::unique_ptr<live_heap> &slot);
     void task_done();
@@ -233,7 +263,10 @@ public:
         add_packet_state(const add_packet_state &) = delete;
         add_packet_state &operator=(const add_packet_state &) = delete;
 
-        bool is_stopped() const { return owner.stopped || owner.stop_requested; }
+        /* True once the stream has stopped (stop item, end of a lossless reader, or
+         * the end of stop()): the reader should return.  While stop() waits for
+         * readers to finish, this is still false (see reader::stop). */
+        bool is_stopped() const { return owner.stopped; }
         /// Feed one decoded packet. Returns false if it was rejected.
         bool add_packet(const packet_header &packet);
         /// Count (and log) a packet that failed decoding.
@@ -264,7 +297,11 @@ public:
 
     /// Start readers added so far (only meaningful with explicit_start).
     void start();
-    /// Stop receiving and wait for readers' work to finish. Idempotent.
+    /* Stop receiving: tell the readers (reader::stop), wait for their work to
+     * finish, then flush the live heaps.  Every heap is counted, including those
+     * that complete meanwhile.  heap_ready must not block by then: a subclass
+     * whose heap_ready can wait (a full ring) unblocks it before calling this.
+     * Idempotent. */
     virtual void stop();
     bool is_stopped();
 };

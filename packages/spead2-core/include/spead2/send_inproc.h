@@ -14,6 +14,10 @@ class SPEAD2_API inproc_writer : public writer
 {
 private:
     std::vector<std::shared_ptr<inproc_queue>> queues;
+    /// Buffers of packets the receivers consumed, handed back by the queues.
+    std::vector<inproc_queue::packet> spares;
+
+    inproc_queue::packet make_packet(std::size_t size);
 
 public:
     /// Throws std::invalid_argument if @a queues is empty.
