@@ -105,6 +105,13 @@ def test_third_party_reader_appears(example_transport):
         rig.update(heaps[0])
         assert list(rig["x"].value) == [0, 1, 2, 3]
         assert stream.stats["malformed_packets"] == 1 and stream.stats["heaps"] == 1
+        # The example follows the guide: batches of at most 64 packets.
+        many = [bytes(p) for i in range(200) for p in spead2.send.PacketGenerator(ig.get_heap(), i + 1, 1472)]
+        stream = spead2.recv.Stream(tp, spead2.recv.StreamConfig(), spead2.recv.RingStreamConfig(heaps=256))
+        stream.add_packet_list_reader(many)
+        assert len(list(stream)) == 200
+        stats = stream.stats
+        assert stats["packets"] == 200 and stats["max_batch"] == 64 and stats["batches"] == 4, dict(stats.items())
         print("ok", len(heaps))
         """,
         example_transport,
