@@ -48,3 +48,24 @@ def test_heap_length_conflict_rejected():
     heaps, stats = receive(data, allow_out_of_order=True)
     assert stats["rejected_packets"] == 1
     assert type(heaps[0]).__name__ == "Heap"
+
+
+def _beyond_length_then_good(**config):
+    """Heap 1 is one packet whose item address (5) lies beyond its HEAP_LENGTH (2)."""
+    data = packet(1, b"\x11\x11", 0, 2, [(0x1000 << 40) | 5]) + packet(2, b"\x22\x22", 0, 2, [0x1000 << 40])
+    return receive(data, **config)
+
+
+def test_single_packet_heap_beyond_length_is_flushed_once():
+    """A one-packet heap that is not complete stays live like any other and is
+    counted once: here flushed at the end of the data (as the reference counts it)."""
+    heaps, stats = _beyond_length_then_good()
+    assert [(type(h).__name__, h.cnt) for h in heaps] == [("Heap", 2), ("IncompleteHeap", 1)]
+    assert (stats["heaps"], stats["incomplete_heaps_flushed"], stats["incomplete_heaps_evicted"]) == (2, 1, 0)
+    assert stats["single_packet_heaps"] == 2
+
+
+def test_single_packet_heap_beyond_length_is_evicted_once():
+    heaps, stats = _beyond_length_then_good(max_heaps=1)
+    assert [(type(h).__name__, h.cnt) for h in heaps] == [("IncompleteHeap", 1), ("Heap", 2)]
+    assert (stats["heaps"], stats["incomplete_heaps_flushed"], stats["incomplete_heaps_evicted"]) == (2, 0, 1)

@@ -422,7 +422,6 @@ bool stream::add_packet_state::add_packet(const packet_header &packet)
     std::unique_ptr<live_heap> *slots = &owner.heap_slots[sub * max_heaps];
     std::unique_ptr<live_heap> *slot = nullptr;
     const bool single = packet.heap_length >= 0 && packet.heap_length == packet.payload_length;
-    std::unique_ptr<live_heap> single_heap;
     bool created = false;
     if (!single)
     {
@@ -446,15 +445,12 @@ bool stream::add_packet_state::add_packet(const packet_header &packet)
         next = (next + 1) % max_heaps;
         if (*slot)
             owner.evict(*slot);
+        /* A heap in one packet is normally complete at once and leaves the slot
+         * again below; one that is not (an item address beyond its length) stays
+         * live like any other, to be evicted or flushed, as the reference does. */
         if (single)
-        {
-            // A complete heap on its own: it occupies the slot only for a moment.
             batch_stats[stream_stat_indices::SINGLE_PACKET_HEAPS]++;
-            single_heap = std::make_unique<live_heap>(packet, config.get_bug_compat());
-            slot = &single_heap;
-        }
-        else
-            *slot = std::make_unique<live_heap>(packet, config.get_bug_compat());
+        *slot = std::make_unique<live_heap>(packet, config.get_bug_compat());
         created = true;
     }
 
@@ -473,15 +469,10 @@ bool stream::add_packet_state::add_packet(const packet_header &packet)
         stop();
         return true;
     }
-    if (h.is_complete() || single)
+    if (h.is_complete())
     {
-        /* A single-packet heap that is not complete (an item address beyond its
-         * length) is finished as it is, as if flushed: the reference counts it so,
-         * and every heap must be counted once. */
         std::unique_ptr<live_heap> done = std::move(*slot);
         batch_stats[stream_stat_indices::HEAPS]++;
-        if (!done->is_complete())
-            batch_stats[stream_stat_indices::INCOMPLETE_HEAPS_FLUSHED]++;
         owner.heap_ready(std::move(*done));
     }
     return true;
