@@ -25,13 +25,6 @@ bool stream_stat_config::operator==(const stream_stat_config &other) const
 }
 
 stream_stats::stream_stats(std::shared_ptr<const stream_stat_list> config,
-                           std::shared_ptr<const stream_stat_list> extensions)
-    : config(std::move(config)), extensions(std::move(extensions)),
-    values(this->config->size() + this->extensions->size())
-{
-}
-
-stream_stats::stream_stats(std::shared_ptr<const stream_stat_list> config,
                            std::shared_ptr<const stream_stat_list> extensions,
                            std::vector<std::uint64_t> values)
     : config(std::move(config)), extensions(std::move(extensions)), values(std::move(values))
@@ -51,6 +44,13 @@ static std::size_t find_stat(const stream_stat_list &config, const stream_stat_l
     throw std::out_of_range(name + " is not a known statistic name");
 }
 
+/// The statistic at @a index of @a config followed by @a extensions.
+static const stream_stat_config &stat_at(const stream_stat_list &config, const stream_stat_list &extensions,
+                                         std::size_t index)
+{
+    return index < config.size() ? config[index] : extensions[index - config.size()];
+}
+
 std::size_t stream_stats::index_of(const std::string &name) const
 {
     return find_stat(*config, *extensions, name);
@@ -62,10 +62,7 @@ stream_stats &stream_stats::operator+=(const stream_stats &other)
         || (extensions != other.extensions && *extensions != *other.extensions))
         throw std::invalid_argument("config must match to add stats together");
     for (std::size_t i = 0; i < values.size(); i++)
-    {
-        const stream_stat_config &c = i < config->size() ? (*config)[i] : (*extensions)[i - config->size()];
-        values[i] = c.combine(values[i], other.values[i]);
-    }
+        values[i] = stat_at(*config, *extensions, i).combine(values[i], other.values[i]);
     return *this;
 }
 
@@ -256,8 +253,7 @@ stream_stats stream::get_stats() const
 
 const stream_stat_config &stream::stat_config(std::size_t index) const
 {
-    const std::size_t n = stats_config->size();
-    return index < n ? (*stats_config)[index] : (*extension_stats_config)[index - n];
+    return stat_at(*stats_config, *extension_stats_config, index);
 }
 
 void stream::add_stat(std::size_t index, std::uint64_t value)

@@ -90,12 +90,10 @@ private:
     std::vector<std::uint64_t> values;                    ///< config, then extensions
 
 public:
-    stream_stats(std::shared_ptr<const stream_stat_list> config, std::shared_ptr<const stream_stat_list> extensions);
     stream_stats(std::shared_ptr<const stream_stat_list> config, std::shared_ptr<const stream_stat_list> extensions,
                  std::vector<std::uint64_t> values);
     /// The 4.x layout (core, custom, stream type's); extension statistics are not in it.
     const stream_stat_list &get_config() const { return *config; }
-    const stream_stat_list &get_extensions() const { return *extensions; }
     /// Size of the 4.x layout; extension statistics follow at indices size() and up.
     std::size_t size() const { return config->size(); }
     std::uint64_t &operator[](std::size_t index) { return values[index]; }
