@@ -210,6 +210,10 @@ void define_inproc_stream(Class &cls)
     using stream_type = typename Class::type;
     cls.def(py::init([](std::shared_ptr<thread_pool> pool, const std::vector<std::shared_ptr<inproc_queue>> &queues,
                         const send::stream_config &config) {
+                // pybind11 converts None in a list of holders to a null pointer.
+                for (std::size_t i = 0; i < queues.size(); i++)
+                    if (!queues[i])
+                        throw py::type_error("queues[" + std::to_string(i) + "] must be a spead2.InprocQueue, not None");
                 return make_gil_released_shared<stream_type>(std::move(pool), queues, config);
             }),
             py::arg("thread_pool").none(false), py::arg("queues"), py::arg("config") = send::stream_config(),
