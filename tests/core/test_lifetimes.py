@@ -44,6 +44,13 @@ def wait_for(predicate, what, timeout=10.0):
 
 def thread_count():
     return len(os.listdir("/proc/self/task"))
+
+def threads_left(baseline, timeout=10.0):
+    # Threads beyond baseline, once those on their way out have gone.
+    deadline = time.monotonic() + timeout
+    while thread_count() > baseline and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return thread_count() - baseline
 """
 
 
@@ -177,6 +184,31 @@ def test_stop_stream_with_blocked_reader_in_cycle():
 # Thread pools
 # --------------------------------------------------------------------------
 
+def test_pool_out_of_threads():
+    # Running out of address space part-way through starting the workers used to
+    # abort the process (std::thread destroyed while running).
+    proc = run_child("""
+        import errno, resource
+        baseline = thread_count()
+        with open("/proc/self/status") as f:
+            vm_kib = next(int(line.split()[1]) for line in f if line.startswith("VmSize:"))
+        limits = resource.getrlimit(resource.RLIMIT_AS)
+        # Room for some threads (each reserves a stack and maybe a malloc arena), not 2000.
+        resource.setrlimit(resource.RLIMIT_AS, ((vm_kib << 10) + (256 << 20), limits[1]))
+        try:
+            spead2.ThreadPool(2000)
+        except OSError as exc:
+            print("OSError", errno.errorcode[exc.errno], exc.strerror, flush=True)
+        else:
+            print("no error", flush=True)
+        resource.setrlimit(resource.RLIMIT_AS, limits)
+        print("threads left", threads_left(baseline), flush=True)
+        pool = spead2.ThreadPool(2)  # the process is fine
+        print("done", flush=True)
+    """)
+    check(proc, "OSError EAGAIN Resource temporarily unavailable", "threads left 0", "done")
+
+
 def test_pool_destroyed_by_its_own_worker():
     # The memory pool's background refill holds the last reference to the memory
     # pool, hence to the thread pool that runs it, so the thread pool is destroyed
@@ -196,10 +228,7 @@ def test_pool_destroyed_by_its_own_worker():
             heap = stream.get()  # its allocation left one block free: below low water, a refill starts
             del heap, stream, memory_pool, pool, q
             gc.collect()
-        deadline = time.monotonic() + 10
-        while thread_count() > baseline and time.monotonic() < deadline:
-            time.sleep(0.01)
-        print("threads left", thread_count() - baseline, flush=True)
+        print("threads left", threads_left(baseline), flush=True)
     """)
     check(proc, "threads left 0")
 

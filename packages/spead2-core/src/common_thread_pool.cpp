@@ -45,14 +45,24 @@ thread_pool::thread_pool(int num_threads, const std::vector<int> &affinity)
     if (num_threads < 1)
         throw std::invalid_argument("at least one thread is required");
     workers.reserve(num_threads);
-    for (int i = 0; i < num_threads; i++)
+    try
     {
-        int core = affinity.empty() ? -1 : affinity[i % affinity.size()];
-        workers.emplace_back([shared = shared, core] {
-            if (core >= 0)
-                set_affinity(core);
-            shared->run();
-        });
+        for (int i = 0; i < num_threads; i++)
+        {
+            int core = affinity.empty() ? -1 : affinity[i % affinity.size()];
+            workers.emplace_back([shared = shared, core] {
+                if (core >= 0)
+                    set_affinity(core);
+                shared->run();
+            });
+        }
+    }
+    catch (...)
+    {
+        /* Out of threads or memory part-way.  No destructor runs for a constructor
+         * that throws, and destroying a running std::thread terminates the process. */
+        stop();
+        throw;
     }
 }
 
