@@ -153,8 +153,18 @@ public:
 
     py::object getvalue()
     {
-        without_gil([this] { wait_idle(); });
-        std::lock_guard<std::mutex> lock(mutex);
+        /* The lock is taken after the GIL, as senders take it.  A sender may reserve
+         * between the wait and the lock: the buffer then waits for that heap too,
+         * rather than being taken from under it. */
+        std::unique_lock<std::mutex> lock(mutex, std::defer_lock);
+        while (true)
+        {
+            without_gil([this] { wait_idle(); });
+            lock.lock();
+            if (reserved == 0)
+                break;
+            lock.unlock();
+        }
         if (storage)
         {
             // Hand the written part over and start afresh for any later packets.
