@@ -644,6 +644,16 @@ def test_raw_descriptor_format_copy() -> None:
     assert raw.format == [("i", 16)]
 
 
+def test_raw_descriptor_format_code_is_a_byte() -> None:
+    # A code is one byte, read back as the character with that code point.
+    raw = spead2._spead2.RawDescriptor()
+    raw.format = [("é", 8), ("\x91", 16), ("\x00", 32), ("\xff", 64)]
+    assert raw.format == [("é", 8), ("\x91", 16), ("\x00", 32), ("\xff", 64)]
+    with pytest.raises(ValueError, match=r"code point not in range\(0x100\)"):
+        raw.format = [("€", 8)]
+    assert raw.format == [("é", 8), ("\x91", 16), ("\x00", 32), ("\xff", 64)]
+
+
 # --------------------------------------------------------------------------
 # §0.3 argument conversion rules
 # --------------------------------------------------------------------------

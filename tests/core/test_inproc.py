@@ -23,6 +23,7 @@ import pytest
 import spead2
 import spead2.recv
 import spead2.send
+import spead2.send.asyncio
 import support
 
 TIMEOUT = 5.0
@@ -212,6 +213,15 @@ class TestInprocStream:
     def test_queues_wrong_type(self, thread_pool):
         with pytest.raises(TypeError):
             spead2.send.InprocStream(thread_pool, [object()])
+
+    @pytest.mark.parametrize("cls", [spead2.send.InprocStream, spead2.send.asyncio.InprocStream], ids=["sync", "asyncio"])
+    @pytest.mark.parametrize("position", [0, 1])
+    def test_queues_none(self, thread_pool, cls, position):
+        # A None queue used to be accepted, and the first send then crashed.
+        queues = [spead2.InprocQueue()]
+        queues.insert(position, None)
+        with pytest.raises(TypeError, match=rf"queues\[{position}\] must be a spead2.InprocQueue, not None"):
+            cls(thread_pool, queues)
 
     def test_keeps_queues_alive(self, thread_pool, make_stream):
         stream = spead2.send.InprocStream(thread_pool, [spead2.InprocQueue()])

@@ -41,6 +41,16 @@ def wait_for(predicate, what, timeout=10.0):
             print("TIMEOUT waiting for " + what, flush=True)
             os._exit(3)
         time.sleep(0.01)
+
+def thread_count():
+    return len(os.listdir("/proc/self/task"))
+
+def threads_left(baseline, timeout=10.0):
+    # Threads beyond baseline, once those on their way out have gone.
+    deadline = time.monotonic() + timeout
+    while thread_count() > baseline and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return thread_count() - baseline
 """
 
 
@@ -168,6 +178,59 @@ def test_stop_stream_with_blocked_reader_in_cycle():
     """)
     lines = check(proc, "done")
     assert value_after(lines, "collected in") < 5.0
+
+
+# --------------------------------------------------------------------------
+# Thread pools
+# --------------------------------------------------------------------------
+
+def test_pool_out_of_threads():
+    # Running out of address space part-way through starting the workers used to
+    # abort the process (std::thread destroyed while running).
+    proc = run_child("""
+        import errno, resource
+        baseline = thread_count()
+        with open("/proc/self/status") as f:
+            vm_kib = next(int(line.split()[1]) for line in f if line.startswith("VmSize:"))
+        limits = resource.getrlimit(resource.RLIMIT_AS)
+        # Room for some threads (each reserves a stack and maybe a malloc arena), not 2000.
+        resource.setrlimit(resource.RLIMIT_AS, ((vm_kib << 10) + (256 << 20), limits[1]))
+        try:
+            spead2.ThreadPool(2000)
+        except OSError as exc:
+            print("OSError", errno.errorcode[exc.errno], exc.strerror, flush=True)
+        else:
+            print("no error", flush=True)
+        resource.setrlimit(resource.RLIMIT_AS, limits)
+        print("threads left", threads_left(baseline), flush=True)
+        pool = spead2.ThreadPool(2)  # the process is fine
+        print("done", flush=True)
+    """)
+    check(proc, "OSError EAGAIN Resource temporarily unavailable", "threads left 0", "done")
+
+
+def test_pool_destroyed_by_its_own_worker():
+    # The memory pool's background refill holds the last reference to the memory
+    # pool, hence to the thread pool that runs it, so the thread pool is destroyed
+    # on its own worker.  That worker used to run on in freed memory (and hang).
+    proc = run_child("""
+        packets = [bytes(p) for p in spead2.send.PacketGenerator(make_heap(1000), 1, 1472)]
+        rx_pool = spead2.ThreadPool()
+        baseline = thread_count()
+        for i in range(50):
+            pool = spead2.ThreadPool()
+            memory_pool = spead2.MemoryPool(pool, 1, 1 << 24, 16, 2, 2, spead2.MmapAllocator())
+            q = spead2.InprocQueue()
+            for p in packets:
+                q.add_packet(p)
+            stream = spead2.recv.Stream(rx_pool, spead2.recv.StreamConfig(memory_allocator=memory_pool))
+            stream.add_inproc_reader(q)
+            heap = stream.get()  # its allocation left one block free: below low water, a refill starts
+            del heap, stream, memory_pool, pool, q
+            gc.collect()
+        print("threads left", threads_left(baseline), flush=True)
+    """)
+    check(proc, "threads left 0")
 
 
 # --------------------------------------------------------------------------

@@ -1022,6 +1022,35 @@ def test_heap_descriptors(make_stream) -> None:
     assert descriptors[1].shape == []
 
 
+class RawOnly:
+    """Stands in for a Descriptor whose to_raw gives what Descriptor would refuse to."""
+
+    def __init__(self, raw) -> None:
+        self.raw = raw
+
+    def to_raw(self, flavour):
+        return self.raw
+
+
+def test_heap_descriptor_non_ascii_format_code(make_stream) -> None:
+    # A format code is any byte on the wire; 0x91 used to make the format
+    # unreadable (UnicodeDecodeError) instead of an illegal format of one item.
+    bad = spead2._spead2.RawDescriptor()
+    bad.id = 0x1001
+    bad.name = b"bad"
+    bad.format = [("\x91", 8)]
+    heap = spead2.send.Heap()
+    heap.add_descriptor(spead2.Descriptor(0x1000, "good", "", shape=(), format=[("u", 8)]))
+    heap.add_descriptor(RawOnly(bad))
+    (received,) = drain(feed(make_stream, send_bytes([heap])))
+    descriptors = received.get_descriptors()
+    assert [(d.name, d.format) for d in descriptors] == [(b"good", [("u", 8)]), (b"bad", [("\x91", 8)])]
+    group = spead2.ItemGroup()
+    with pytest.raises(ValueError, match="^illegal format \\(\x91, 8\\)$"):
+        group.update(received)
+    assert list(group.keys()) == ["good"]  # earlier descriptors stay applied
+
+
 def test_heap_flavour(make_stream) -> None:
     flavour = spead2.Flavour(4, 64, 48)
     data = send_bytes([data_heap(10, flavour=flavour)])

@@ -781,6 +781,47 @@ def test_getvalue_concatenation(thread_pool) -> None:
     assert stream.getvalue() == expected
 
 
+def test_getvalue_racing_send_heap(thread_pool) -> None:
+    # getvalue() could take the buffer between a heap's reservation and its
+    # packets: the rest of that heap then failed with ENOMEM, split or lost.
+    stream = spead2.send.BytesStream(thread_pool)
+    heap = make_heap(20000)  # too large to be sent with the GIL held
+    payload = bytes(i % 251 for i in range(20000))
+    heap_size = sum(len(p) for p in generate(heap, 1, 1472))
+    n_heaps = 1000
+    errors: list[Exception] = []
+    lengths: list[int] = []
+    sent = threading.Event()
+
+    def send() -> None:
+        for _ in range(n_heaps):
+            try:
+                stream.send_heap(heap)
+            except OSError as exc:
+                errors.append(exc)
+        sent.set()
+
+    def read() -> None:
+        while not sent.is_set():
+            lengths.append(len(stream.getvalue()))
+
+    threads = [threading.Thread(target=send), threading.Thread(target=read)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+        assert not t.is_alive()
+    data = stream.getvalue()
+    assert errors == []
+    assert [n for n in lengths if n % heap_size] == []  # every result ends between heaps
+    rx = spead2.recv.Stream(thread_pool, spead2.recv.StreamConfig(max_heaps=2))
+    rx.add_buffer_reader(data)
+    received = list(rx)
+    assert [h.cnt for h in received] == list(range(1, n_heaps + 1))
+    assert all(type(h) is spead2.recv.Heap for h in received)
+    assert all(bytes(h.get_items()[0]) == payload for h in received)
+
+
 def test_config_captured_at_construction(thread_pool) -> None:
     config = spead2.send.StreamConfig(max_packet_size=128)
     stream = spead2.send.BytesStream(thread_pool, config)

@@ -1,4 +1,9 @@
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <mutex>
 #include <pthread.h>
+#include <queue>
 #include <sched.h>
 #include <stdexcept>
 #include <spead2/common_logging.h>
@@ -7,23 +12,57 @@
 namespace spead2
 {
 
+struct thread_pool::state
+{
+    struct timer
+    {
+        clock::time_point when;
+        std::uint64_t seq;   ///< keeps timers with equal deadlines in posting order
+        std::function<void()> task;
+        bool operator>(const timer &other) const
+        {
+            return when != other.when ? when > other.when : seq > other.seq;
+        }
+    };
+
+    std::mutex mutex;
+    std::condition_variable cond;
+    std::deque<std::function<void()>> tasks;
+    std::priority_queue<timer, std::vector<timer>, std::greater<timer>> timers;
+    std::uint64_t timer_seq = 0;
+    bool stopping = false;
+
+    void run();
+};
+
 thread_pool::thread_pool(int num_threads) : thread_pool(num_threads, {})
 {
 }
 
 thread_pool::thread_pool(int num_threads, const std::vector<int> &affinity)
+    : shared(std::make_shared<state>())
 {
     if (num_threads < 1)
         throw std::invalid_argument("at least one thread is required");
     workers.reserve(num_threads);
-    for (int i = 0; i < num_threads; i++)
+    try
     {
-        int core = affinity.empty() ? -1 : affinity[i % affinity.size()];
-        workers.emplace_back([this, core] {
-            if (core >= 0)
-                set_affinity(core);
-            run();
-        });
+        for (int i = 0; i < num_threads; i++)
+        {
+            int core = affinity.empty() ? -1 : affinity[i % affinity.size()];
+            workers.emplace_back([shared = shared, core] {
+                if (core >= 0)
+                    set_affinity(core);
+                shared->run();
+            });
+        }
+    }
+    catch (...)
+    {
+        /* Out of threads or memory part-way.  No destructor runs for a constructor
+         * that throws, and destroying a running std::thread terminates the process. */
+        stop();
+        throw;
     }
 }
 
@@ -32,7 +71,7 @@ thread_pool::~thread_pool()
     stop();
 }
 
-void thread_pool::run()
+void thread_pool::state::run()
 {
     std::unique_lock<std::mutex> lock(mutex);
     while (true)
@@ -75,45 +114,45 @@ void thread_pool::run()
 void thread_pool::post(std::function<void()> task)
 {
     {
-        std::lock_guard<std::mutex> lock(mutex);
-        if (stopping)
+        std::lock_guard<std::mutex> lock(shared->mutex);
+        if (shared->stopping)
             throw std::runtime_error("thread pool has been stopped");
-        tasks.push_back(std::move(task));
+        shared->tasks.push_back(std::move(task));
     }
-    cond.notify_one();
+    shared->cond.notify_one();
 }
 
 bool thread_pool::is_stopped()
 {
-    std::lock_guard<std::mutex> lock(mutex);
-    return stopping;
+    std::lock_guard<std::mutex> lock(shared->mutex);
+    return shared->stopping;
 }
 
 void thread_pool::post_at(clock::time_point when, std::function<void()> task)
 {
     {
-        std::lock_guard<std::mutex> lock(mutex);
-        if (stopping)
+        std::lock_guard<std::mutex> lock(shared->mutex);
+        if (shared->stopping)
             throw std::runtime_error("thread pool has been stopped");
-        timers.push(timer{when, timer_seq++, std::move(task)});
+        shared->timers.push(state::timer{when, shared->timer_seq++, std::move(task)});
     }
     // A new earliest deadline must shorten some worker's wait.
-    cond.notify_all();
+    shared->cond.notify_all();
 }
 
 void thread_pool::stop()
 {
     {
-        std::lock_guard<std::mutex> lock(mutex);
-        if (stopping && workers.empty())
+        std::lock_guard<std::mutex> lock(shared->mutex);
+        if (shared->stopping && workers.empty())
             return;
-        stopping = true;
+        shared->stopping = true;
     }
-    cond.notify_all();
+    shared->cond.notify_all();
     for (auto &worker : workers)
-        if (worker.joinable() && worker.get_id() != std::this_thread::get_id())
+        if (worker.get_id() != std::this_thread::get_id())
             worker.join();
-        else if (worker.joinable())
+        else
             worker.detach();   // stop() called from a task: the worker exits by itself
     workers.clear();
 }

@@ -147,7 +147,15 @@ void register_common(py::module_ &m)
             [](const descriptor &d) {
                 py::list out;
                 for (const auto &field : d.format)
-                    out.append(py::make_tuple(py::str(std::string(1, field.first)), field.second));
+                {
+                    /* A code is one byte on the wire, any byte: as a str it is that
+                     * code point (Latin-1), which is also what the setter accepts. */
+                    auto code = py::reinterpret_steal<py::str>(
+                        PyUnicode_FromOrdinal(static_cast<unsigned char>(field.first)));
+                    if (!code)
+                        throw py::error_already_set();
+                    out.append(py::make_tuple(code, field.second));
+                }
                 return out;
             },
             [](descriptor &d, const std::vector<std::pair<char, s_item_pointer_t>> &value) { d.format = value; })

@@ -153,8 +153,18 @@ public:
 
     py::object getvalue()
     {
-        without_gil([this] { wait_idle(); });
-        std::lock_guard<std::mutex> lock(mutex);
+        /* The lock is taken after the GIL, as senders take it.  A sender may reserve
+         * between the wait and the lock: the buffer then waits for that heap too,
+         * rather than being taken from under it. */
+        std::unique_lock<std::mutex> lock(mutex, std::defer_lock);
+        while (true)
+        {
+            without_gil([this] { wait_idle(); });
+            lock.lock();
+            if (reserved == 0)
+                break;
+            lock.unlock();
+        }
         if (storage)
         {
             // Hand the written part over and start afresh for any later packets.
@@ -210,6 +220,10 @@ void define_inproc_stream(Class &cls)
     using stream_type = typename Class::type;
     cls.def(py::init([](std::shared_ptr<thread_pool> pool, const std::vector<std::shared_ptr<inproc_queue>> &queues,
                         const send::stream_config &config) {
+                // pybind11 converts None in a list of holders to a null pointer.
+                for (std::size_t i = 0; i < queues.size(); i++)
+                    if (!queues[i])
+                        throw py::type_error("queues[" + std::to_string(i) + "] must be a spead2.InprocQueue, not None");
                 return make_gil_released_shared<stream_type>(std::move(pool), queues, config);
             }),
             py::arg("thread_pool").none(false), py::arg("queues"), py::arg("config") = send::stream_config(),

@@ -3,12 +3,8 @@
 #define SPEAD2_COMMON_THREAD_POOL_H
 
 #include <chrono>
-#include <condition_variable>
-#include <cstdint>
-#include <deque>
 #include <functional>
-#include <mutex>
-#include <queue>
+#include <memory>
 #include <thread>
 #include <vector>
 #include <spead2/common_defines.h>
@@ -22,26 +18,12 @@ public:
     typedef std::chrono::steady_clock clock;
 
 private:
-    struct timer
-    {
-        clock::time_point when;
-        std::uint64_t seq;   ///< keeps timers with equal deadlines in posting order
-        std::function<void()> task;
-        bool operator>(const timer &other) const
-        {
-            return when != other.when ? when > other.when : seq > other.seq;
-        }
-    };
-
-    std::mutex mutex;
-    std::condition_variable cond;
-    std::deque<std::function<void()>> tasks;
-    std::priority_queue<timer, std::vector<timer>, std::greater<timer>> timers;
-    std::uint64_t timer_seq = 0;
+    /* The queues and the lock that workers use.  Each worker owns a share, because
+     * a task may destroy the pool (by dropping the last reference to it): that
+     * worker is then detached and carries on with this state after the pool is gone. */
+    struct state;
+    std::shared_ptr<state> shared;
     std::vector<std::thread> workers;
-    bool stopping = false;
-
-    void run();
 
 public:
     /// Throws std::invalid_argument if @a num_threads < 1.
