@@ -521,6 +521,48 @@ def test_keyboard_interrupt_in_sync_send():
     assert value_after(lines, "interrupted after") < 1.5
 
 
+def test_keyboard_interrupt_in_bytes_stream_send():
+    # The interrupted heap used to give up its room in the buffer at once, so a
+    # getvalue() then took the buffer and the rest of the heap was dropped.
+    proc = run_child("""
+        import signal
+        stream = spead2.send.BytesStream(spead2.ThreadPool(), spead2.send.StreamConfig(rate=100e3))
+        heap = make_heap(200_000)  # 2 s at 100 kB/s
+        expected = b"".join(bytes(p) for p in spead2.send.PacketGenerator(heap, 1, 1472))
+        threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT)).start()
+        try:
+            stream.send_heap(heap)
+        except KeyboardInterrupt:
+            print("send interrupted", flush=True)
+        value = stream.getvalue()  # waits for the rest of the heap
+        print("whole heap", value == expected, len(value), len(expected), flush=True)
+    """)
+    check(proc, "send interrupted", "whole heap True 205608 205608")
+
+
+def test_keyboard_interrupt_in_bytes_stream_getvalue():
+    # getvalue() waits for heaps in flight; Ctrl-C interrupts that wait.
+    proc = run_child("""
+        import signal
+        stream = spead2.send.BytesStream(spead2.ThreadPool(), spead2.send.StreamConfig(rate=20e3))
+        heap = make_heap(200_000)  # 10 s at 20 kB/s
+        threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT)).start()
+        try:
+            stream.send_heap(heap)
+        except KeyboardInterrupt:
+            print("send interrupted", flush=True)
+        threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT)).start()
+        start = time.monotonic()
+        try:
+            stream.getvalue()
+        except KeyboardInterrupt:
+            print(f"getvalue interrupted after {time.monotonic() - start:.3f}", flush=True)
+        print("exiting", flush=True)
+    """)
+    lines = check(proc, "send interrupted", "exiting")
+    assert value_after(lines, "getvalue interrupted after") < 1.5
+
+
 # --------------------------------------------------------------------------
 # Logging
 # --------------------------------------------------------------------------

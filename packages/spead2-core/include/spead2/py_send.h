@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <future>
 #include <mutex>
 #include <system_error>
@@ -114,22 +115,36 @@ inline std::size_t payload_bytes(const send::heap_reference *refs, std::size_t n
 
 /* Send a group and wait (GIL released, interruptible) for it to complete; returns
  * the bytes sent or throws std::system_error (-> OSError).  @a keep_alive holds what
- * the heaps reference, in case a signal interrupts the wait. */
+ * the heaps reference, in case a signal interrupts the wait.  @a finished runs once the
+ * send is over, interrupted or not (it may run on a worker, without the GIL): when the
+ * group completes, or when queueing it throws. */
 inline item_pointer_t sync_send(send::stream &s, const send::heap_reference *refs, std::size_t n,
-                                send::group_mode mode, py::object keep_alive)
+                                send::group_mode mode, py::object keep_alive,
+                                std::function<void()> finished = nullptr)
 {
     auto &orphans = orphaned_sends();
     orphans.erase(std::remove_if(orphans.begin(), orphans.end(), [](auto &o) { return o.first->is_done(); }),
                   orphans.end());
     auto state = std::make_shared<sync_send_state>();
     auto enqueue = [&] {
-        s.async_send_heaps(refs, n, [state](const std::error_code &ec, item_pointer_t bytes) {
-            std::lock_guard<std::mutex> lock(state->mutex);
-            state->error = ec;
-            state->bytes = bytes;
-            state->done = true;
-            state->cond.notify_all();
-        }, mode);
+        try
+        {
+            s.async_send_heaps(refs, n, [state, finished](const std::error_code &ec, item_pointer_t bytes) {
+                if (finished)
+                    finished();
+                std::lock_guard<std::mutex> lock(state->mutex);
+                state->error = ec;
+                state->bytes = bytes;
+                state->done = true;
+                state->cond.notify_all();
+            }, mode);
+        }
+        catch (...)
+        {
+            if (finished)
+                finished();
+            throw;
+        }
     };
     /* A small group on an idle stream is sent inline in a microsecond or two.  Doing
      * that with the GIL held matters when another Python thread (typically the
@@ -156,10 +171,20 @@ inline item_pointer_t sync_send(send::stream &s, const send::heap_reference *ref
     return state->bytes;
 }
 
+/// The send of define_sync_send_methods unless a stream needs its own.
+struct plain_sync_send
+{
+    item_pointer_t operator()(send::stream &s, const send::heap_reference *refs, std::size_t n,
+                              send::group_mode mode, py::object keep_alive) const
+    {
+        return sync_send(s, refs, n, mode, std::move(keep_alive));
+    }
+};
+
 /* Add send_heap / send_heaps to a synchronous stream class.  @a send is called as
  * send(stream, refs, n, mode, keep_alive) and returns the bytes sent (default: sync_send). */
-template<typename Class, typename Send = decltype(&sync_send)>
-void define_sync_send_methods(Class &cls, Send send = &sync_send)
+template<typename Class, typename Send = plain_sync_send>
+void define_sync_send_methods(Class &cls, Send send = Send())
 {
     using stream_type = typename Class::type;
     cls.def(
