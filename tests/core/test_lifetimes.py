@@ -307,6 +307,41 @@ def test_asyncio_send_after_pool_stop():
     check(proc, "first True", "OSError", "done")
 
 
+def test_small_sends_share_the_gil():
+    # Small sends keep the GIL.  A loop of them used to keep it throughout, so a
+    # thread that gives it up for a moment (as a receiver does whenever its ring is
+    # empty) got it back only when CPython forced a switch, once per switch interval
+    # (5 ms): about 190 times a second here.  A receiving thread then had 1-4% of the
+    # heaps when sending ended.  Counting the other thread's turns rather than its
+    # heaps keeps the test independent of how fast the receive pipeline is.
+    proc = run_child("""
+        q = spead2.InprocQueue()
+        sender = spead2.send.InprocStream(spead2.ThreadPool(), [q])
+        turns = 0
+        sending = True
+
+        def take_turns():
+            global turns
+            while sending:
+                time.sleep(0.0001)
+                turns += 1
+
+        thread = threading.Thread(target=take_turns)
+        thread.start()
+        heap = spead2.send.Heap()
+        start = time.monotonic()
+        for i in range(200_000):
+            sender.send_heap(heap)
+        elapsed = time.monotonic() - start
+        sending = False
+        thread.join()
+        print("switch interval", sys.getswitchinterval(), flush=True)
+        print("turns per second", turns / elapsed, flush=True)
+    """)
+    lines = check(proc, "switch interval 0.005")
+    assert value_after(lines, "turns per second") > 1000  # ~6000 sharing, ~190 not
+
+
 # --------------------------------------------------------------------------
 # Interpreter exit
 # --------------------------------------------------------------------------
