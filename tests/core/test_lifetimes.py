@@ -307,6 +307,41 @@ def test_asyncio_send_after_pool_stop():
     check(proc, "first True", "OSError", "done")
 
 
+def test_small_sends_share_the_gil():
+    # Small sends keep the GIL.  A loop of them used to keep it throughout, so a
+    # thread that gives it up for a moment (as a receiver does whenever its ring is
+    # empty) got it back only when CPython forced a switch, once per switch interval
+    # (5 ms): about 190 times a second here.  A receiving thread then had 1-4% of the
+    # heaps when sending ended.  Counting the other thread's turns rather than its
+    # heaps keeps the test independent of how fast the receive pipeline is.
+    proc = run_child("""
+        q = spead2.InprocQueue()
+        sender = spead2.send.InprocStream(spead2.ThreadPool(), [q])
+        turns = 0
+        sending = True
+
+        def take_turns():
+            global turns
+            while sending:
+                time.sleep(0.0001)
+                turns += 1
+
+        thread = threading.Thread(target=take_turns)
+        thread.start()
+        heap = spead2.send.Heap()
+        start = time.monotonic()
+        for i in range(200_000):
+            sender.send_heap(heap)
+        elapsed = time.monotonic() - start
+        sending = False
+        thread.join()
+        print("switch interval", sys.getswitchinterval(), flush=True)
+        print("turns per second", turns / elapsed, flush=True)
+    """)
+    lines = check(proc, "switch interval 0.005")
+    assert value_after(lines, "turns per second") > 1000  # ~6000 sharing, ~190 not
+
+
 # --------------------------------------------------------------------------
 # Interpreter exit
 # --------------------------------------------------------------------------
@@ -519,6 +554,48 @@ def test_keyboard_interrupt_in_sync_send():
     """)
     lines = check(proc, "exiting")
     assert value_after(lines, "interrupted after") < 1.5
+
+
+def test_keyboard_interrupt_in_bytes_stream_send():
+    # The interrupted heap used to give up its room in the buffer at once, so a
+    # getvalue() then took the buffer and the rest of the heap was dropped.
+    proc = run_child("""
+        import signal
+        stream = spead2.send.BytesStream(spead2.ThreadPool(), spead2.send.StreamConfig(rate=100e3))
+        heap = make_heap(200_000)  # 2 s at 100 kB/s
+        expected = b"".join(bytes(p) for p in spead2.send.PacketGenerator(heap, 1, 1472))
+        threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT)).start()
+        try:
+            stream.send_heap(heap)
+        except KeyboardInterrupt:
+            print("send interrupted", flush=True)
+        value = stream.getvalue()  # waits for the rest of the heap
+        print("whole heap", value == expected, len(value), len(expected), flush=True)
+    """)
+    check(proc, "send interrupted", "whole heap True 205608 205608")
+
+
+def test_keyboard_interrupt_in_bytes_stream_getvalue():
+    # getvalue() waits for heaps in flight; Ctrl-C interrupts that wait.
+    proc = run_child("""
+        import signal
+        stream = spead2.send.BytesStream(spead2.ThreadPool(), spead2.send.StreamConfig(rate=20e3))
+        heap = make_heap(200_000)  # 10 s at 20 kB/s
+        threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT)).start()
+        try:
+            stream.send_heap(heap)
+        except KeyboardInterrupt:
+            print("send interrupted", flush=True)
+        threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT)).start()
+        start = time.monotonic()
+        try:
+            stream.getvalue()
+        except KeyboardInterrupt:
+            print(f"getvalue interrupted after {time.monotonic() - start:.3f}", flush=True)
+        print("exiting", flush=True)
+    """)
+    lines = check(proc, "send interrupted", "exiting")
+    assert value_after(lines, "getvalue interrupted after") < 1.5
 
 
 # --------------------------------------------------------------------------

@@ -136,6 +136,7 @@ public:
         return true;
     }
 
+    /// Called when a heap is done with its room (any thread, GIL or not).
     void release(std::size_t extra)
     {
         std::lock_guard<std::mutex> lock(mutex);
@@ -144,11 +145,13 @@ public:
             idle.notify_all();
     }
 
-    /// Wait until no heap is in flight (call without the GIL).
+    /// Wait until no heap is in flight (GIL released meanwhile; Ctrl-C interrupts).
     void wait_idle()
     {
-        std::unique_lock<std::mutex> lock(mutex);
-        idle.wait(lock, [this] { return reserved == 0; });
+        interruptible_wait([this](auto timeout) {
+            std::unique_lock<std::mutex> lock(mutex);
+            return idle.wait_for(lock, timeout, [this] { return reserved == 0; });
+        });
     }
 
     py::object getvalue()
@@ -159,7 +162,7 @@ public:
         std::unique_lock<std::mutex> lock(mutex, std::defer_lock);
         while (true)
         {
-            without_gil([this] { wait_idle(); });
+            wait_idle();
             lock.lock();
             if (reserved == 0)
                 break;
@@ -203,14 +206,11 @@ item_pointer_t bytes_stream_send(py_bytes_stream &s, const send::heap_reference 
         total += send::packet_generator(*refs[i].h, 0, s.get_config().get_max_packet_size()).total_size();
     py_bytes_writer &writer = s.bytes_writer();
     while (!writer.try_reserve(total))
-        without_gil([&writer] { writer.wait_idle(); });
-    struct release_guard
-    {
-        py_bytes_writer &writer;
-        std::size_t total;
-        ~release_guard() { writer.release(total); }
-    } guard{writer, total};
-    return sync_send(s, refs, n, mode, std::move(keep_alive));
+        writer.wait_idle();
+    /* The room is given back when the heaps are done, not when this call ends: an
+     * interrupted send carries on in the background, and getvalue() waits for it
+     * instead of taking the buffer from under its remaining packets. */
+    return sync_send(s, refs, n, mode, std::move(keep_alive), [&writer, total] { writer.release(total); });
 }
 
 /// Constructor and queues property shared by InprocStream and InprocStreamAsyncio.
