@@ -103,7 +103,7 @@ inline std::vector<std::pair<std::shared_ptr<sync_send_state>, py::object>> &orp
     return *orphans;
 }
 
-/// Groups up to this many payload bytes are enqueued without releasing the GIL.
+/// A single heap of up to this many payload bytes is enqueued without releasing the GIL.
 constexpr std::size_t inline_send_bytes = 16384;
 
 inline std::size_t payload_bytes(const send::heap_reference *refs, std::size_t n)
@@ -202,11 +202,14 @@ inline item_pointer_t sync_send(send::stream &s, const send::heap_reference *ref
             throw;
         }
     };
-    /* A small group on an idle stream is sent inline in a microsecond or two.  Doing
+    /* A small heap on an idle stream is sent inline in a microsecond or two.  Doing
      * that with the GIL held matters when another Python thread (typically the
      * receiver) waits for the GIL: releasing it would hand it over and cost a thread
-     * switch per heap to get it back.  Nothing on this path takes the GIL. */
-    if (payload_bytes(refs, n) <= inline_send_bytes)
+     * switch per heap to get it back.  A group of heaps (send_heaps) releases it: the
+     * hand-off is shared by the group, and the receiver runs while the group is sent
+     * (small-heaps-batch in ../shared/bench went from 0.97x to 1.4x the reference).
+     * Nothing on this path takes the GIL. */
+    if (n == 1 && payload_bytes(refs, n) <= inline_send_bytes)
         small_send_sharing_gil(enqueue);
     else
         without_gil(enqueue);
