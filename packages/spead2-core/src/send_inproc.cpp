@@ -10,6 +10,9 @@ inproc_writer::inproc_writer(std::vector<std::shared_ptr<inproc_queue>> queues) 
 {
     if (this->queues.empty())
         throw std::invalid_argument("queues is empty");
+    for (const auto &queue : this->queues)
+        if (!queue)
+            throw std::invalid_argument("queues must not contain null pointers");
 }
 
 inproc_writer::~inproc_writer() = default;

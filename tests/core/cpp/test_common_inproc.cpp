@@ -5,6 +5,7 @@
 #include <cstring>
 #include <memory>
 #include <set>
+#include <stdexcept>
 #include <vector>
 #include <spead2/common_inproc.h>
 #include <spead2/common_thread_pool.h>
@@ -133,11 +134,27 @@ int test_writer_reuses_buffers_intact()
     return 0;
 }
 
+int test_writer_refuses_null_queue()
+{
+    bool refused = false;
+    try
+    {
+        spead2::send::inproc_writer writer({std::make_shared<inproc_queue>(), nullptr});
+    }
+    catch (std::invalid_argument &)
+    {
+        refused = true;
+    }
+    CHECK(refused);
+    return 0;
+}
+
 } // anonymous namespace
 
 int main()
 {
-    if (test_spares_come_back() || test_spares_bounded_by_bytes() || test_writer_reuses_buffers_intact())
+    if (test_spares_come_back() || test_spares_bounded_by_bytes() || test_writer_reuses_buffers_intact()
+        || test_writer_refuses_null_queue())
         return 1;
     std::puts("ok");
     return 0;

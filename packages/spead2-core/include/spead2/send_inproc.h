@@ -20,7 +20,7 @@ private:
     inproc_queue::packet make_packet(std::size_t size);
 
 public:
-    /// Throws std::invalid_argument if @a queues is empty.
+    /// Throws std::invalid_argument if @a queues is empty or holds a null pointer.
     explicit inproc_writer(std::vector<std::shared_ptr<inproc_queue>> queues);
     ~inproc_writer() override;
     std::size_t num_substreams() const override { return queues.size(); }
