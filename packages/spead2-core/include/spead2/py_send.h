@@ -79,6 +79,9 @@ struct sync_send_state
     bool done = false;
     std::error_code error;
     item_pointer_t bytes = 0;
+    /* Runs once the send is over (see sync_send).  Kept here rather than captured by
+     * the completion handler, which then stays small enough not to allocate. */
+    std::function<void()> finished;
 
     template<typename Duration>
     bool wait_for(const Duration &timeout)
@@ -182,12 +185,13 @@ inline item_pointer_t sync_send(send::stream &s, const send::heap_reference *ref
     orphans.erase(std::remove_if(orphans.begin(), orphans.end(), [](auto &o) { return o.first->is_done(); }),
                   orphans.end());
     auto state = std::make_shared<sync_send_state>();
+    state->finished = std::move(finished);
     auto enqueue = [&] {
         try
         {
-            s.async_send_heaps(refs, n, [state, finished](const std::error_code &ec, item_pointer_t bytes) {
-                if (finished)
-                    finished();
+            s.async_send_heaps(refs, n, [state](const std::error_code &ec, item_pointer_t bytes) {
+                if (state->finished)
+                    state->finished();
                 std::lock_guard<std::mutex> lock(state->mutex);
                 state->error = ec;
                 state->bytes = bytes;
@@ -197,8 +201,8 @@ inline item_pointer_t sync_send(send::stream &s, const send::heap_reference *ref
         }
         catch (...)
         {
-            if (finished)
-                finished();
+            if (state->finished)
+                state->finished();
             throw;
         }
     };
