@@ -36,8 +36,11 @@ void inproc_reader::run()
 {
     while (true)
     {
+        /* Read once: a pop that began before stop() is not part of the snapshot that
+         * stop() took, so it must not be charged to the budget. */
+        const bool draining = stopping;
         std::size_t max = batch_packets;
-        if (stopping)
+        if (draining)
         {
             max = std::min(max, stop_budget.load());
             if (max == 0)
@@ -51,7 +54,7 @@ void inproc_reader::run()
         };
         if (!queue->pop(batch, max, this, wake, drained))
             return;   // the waiter resumes us
-        if (stopping)
+        if (draining)
             stop_budget -= std::min(stop_budget.load(), batch.size());
         {
             stream::add_packet_state state(get_stream());
