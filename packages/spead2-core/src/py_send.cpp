@@ -224,7 +224,7 @@ void define_inproc_stream(Class &cls)
                 for (std::size_t i = 0; i < queues.size(); i++)
                     if (!queues[i])
                         throw py::type_error("queues[" + std::to_string(i) + "] must be a spead2.InprocQueue, not None");
-                return make_gil_released_shared<stream_type>(std::move(pool), queues, config);
+                return stop_at_shutdown(make_gil_released_shared<stream_type>(std::move(pool), queues, config));
             }),
             py::arg("thread_pool").none(false), py::arg("queues"), py::arg("config") = send::stream_config(),
             py::keep_alive<1, 3>())
@@ -357,7 +357,7 @@ void register_send(py::module_ &parent)
         m, "BytesStream", "Appends every packet to an in-memory buffer; getvalue() returns the bytes.");
     bytes_stream
         .def(py::init([](std::shared_ptr<thread_pool> pool, const send::stream_config &config) {
-                 return make_gil_released_shared<py_bytes_stream>(std::move(pool), config);
+                 return stop_at_shutdown(make_gil_released_shared<py_bytes_stream>(std::move(pool), config));
              }),
              py::arg("thread_pool").none(false), py::arg("config") = send::stream_config())
         .def("getvalue", [](py_bytes_stream &s) { return s.bytes_writer().getvalue(); },

@@ -77,8 +77,43 @@ stream::stream(std::shared_ptr<thread_pool> pool, const stream_config &config, s
 {
 }
 
+void writer::cancel()
+{
+}
+
 stream::~stream()
 {
+    close();
+}
+
+void stream::close(std::chrono::steady_clock::duration linger)
+{
+    std::unique_lock<std::mutex> lock(mutex);
+    std::uint64_t seen = batches_written;
+    while (!idle_cond.wait_for(lock, linger, [this] { return !active && queue.empty(); }))
+    {
+        std::uint64_t now = batches_written;
+        if (now == seen)
+        {
+            log_warning("send stream made no progress for {} s: cancelling its queued heaps",
+                        std::chrono::duration<double>(linger).count());
+            lock.unlock();
+            stop();
+            return;
+        }
+        seen = now;
+    }
+}
+
+void stream::stop()
+{
+    {
+        std::lock_guard<std::mutex> lock(mutex);
+        if (stopped)
+            return;
+        stopped = true;
+    }
+    transport->cancel();
     flush();
 }
 
@@ -169,6 +204,13 @@ bool stream::async_send_heaps(const heap_reference *first, std::size_t n, comple
         reject(g->handler, std::errc::invalid_argument, failure);
         return false;
     }
+    if (stopped)
+    {
+        next_cnt = saved_next_cnt;
+        lock.unlock();
+        reject(g->handler, std::errc::operation_canceled, "the stream has been stopped");
+        return false;
+    }
     if (pool->is_stopped())
     {
         next_cnt = saved_next_cnt;
@@ -235,7 +277,7 @@ void stream::run()
     while (true)
     {
         {
-            std::lock_guard<std::mutex> lock(mutex);
+            std::unique_lock<std::mutex> lock(mutex);
             if (queue.empty())
             {
                 active = false;
@@ -244,6 +286,17 @@ void stream::run()
                 return;
             }
             batch_group = queue.front().get();
+            if (stopped)
+            {
+                std::unique_ptr<group> cancelled = std::move(queue.front());
+                queue.pop_front();
+                queued_heaps -= cancelled->generators.size();
+                lock.unlock();
+                if (!cancelled->error)
+                    cancelled->error = std::make_error_code(std::errc::operation_canceled);
+                cancelled->handler(cancelled->error, cancelled->bytes);
+                continue;
+            }
         }
         const auto now = thread_pool::clock::now();
         if (schedule_run(pacing.batch_start(now)))
@@ -299,6 +352,7 @@ bool stream::schedule_run(thread_pool::clock::time_point when)
 
 void stream::batch_done()
 {
+    batches_written++;
     group &g = *batch_group;
     for (const transmit_packet &packet : batch)
     {

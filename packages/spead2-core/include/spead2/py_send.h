@@ -314,8 +314,8 @@ public:
 
     ~async_stream() override
     {
-        // Completions refer to the callbacks: wait for them, then drop the callbacks.
-        this->flush();
+        // Completions refer to the callbacks: wait for them (or cancel a stall), then drop the callbacks.
+        this->close();
         if (!callbacks.empty())
         {
             py::gil_scoped_acquire gil;

@@ -4,6 +4,7 @@
 #define SPEAD2_SEND_STREAM_H
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -87,6 +88,11 @@ public:
     virtual ~writer();
     virtual std::size_t num_substreams() const = 0;
     virtual void write_packets(transmit_packet *packets, std::size_t n, std::function<void()> done) = 0;
+    /* Called once, from any thread, when the stream is stopped (stream::stop).  A
+     * write that is waiting for the transport (e.g. on an fd_watch for writability)
+     * must complete promptly: packets not sent get std::errc::operation_canceled, then
+     * done is called.  Writers that never wait need not override it. */
+    virtual void cancel();
 };
 
 struct heap_reference
@@ -126,6 +132,8 @@ private:
     std::atomic<int> write_state{0};
 
     rate_limiter pacing;   ///< only touched by the draining worker
+    bool stopped = false;                        ///< protected by mutex
+    std::atomic<std::uint64_t> batches_written{0};  ///< progress, for the destructor's linger
 
     void run();
     void fill_batch(group &g);
@@ -160,6 +168,17 @@ public:
     void set_cnt_sequence(item_pointer_t next, item_pointer_t step);
     /// Block until every queued heap has completed.
     void flush();
+    /* Stop sending: a write waiting for the transport is cancelled (writer::cancel),
+     * queued heaps fail with std::errc::operation_canceled (the heap being sent keeps
+     * its error or the bytes already sent), and later sends are rejected with the same
+     * error.  Returns once the stream is idle.  Idempotent, callable from any thread;
+     * the thread-exit registry calls it for streams alive at interpreter exit. */
+    void stop();
+    /* Flush, but never forever: like a socket's SO_LINGER, if the transport makes no
+     * progress for @a linger (a TCP peer that stopped reading), stop() the stream.
+     * The destructor does this with default_linger. */
+    void close(std::chrono::steady_clock::duration linger = default_linger);
+    static constexpr std::chrono::seconds default_linger{5};
 };
 
 } // namespace spead2::send
