@@ -19,8 +19,21 @@ vpy="$venv/bin/python"
 export PATH="$(cd "$venv/bin" && pwd):$PATH"
 "$vpy" -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 
+# System libraries the plugins build against, where we can install them (root with
+# apt); without them a plugin builds without that feature and says so.
+system_packages="libpcap-dev pkg-config"
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    missing=$(for p in $system_packages; do dpkg -s "$p" >/dev/null 2>&1 || echo "$p"; done)
+    if [ -n "$missing" ]; then
+        echo "Installing system packages: $missing"
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q $missing >/dev/null \
+            || (apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $missing >/dev/null) \
+            || echo "warning: could not install $missing; plugins build without what needs them"
+    fi
+fi
+
 # Core first: plugins and the facade are built against the installed core.
-for pkg in packages/spead2-core .; do
+for pkg in packages/spead2-core packages/spead2-udp .; do
     name=$(basename "$(cd "$pkg" && pwd)")
     [ "$pkg" = . ] && name=spead2
     "$vpy" -m pip install --quiet --disable-pip-version-check --no-build-isolation --no-deps \

@@ -78,6 +78,19 @@ def _as_method(function: Callable[..., Any]) -> Callable[..., Any]:
     return method
 
 
+def _overridable(name: str, method: Callable[..., Any]) -> Callable[..., Any]:
+    """Let implementations of ``spead2_recv_reader_override`` take calls of ``method``."""
+    hook = manager().hook.spead2_recv_reader_override
+
+    @functools.wraps(method)
+    def reader_method(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if hook.get_hookimpls() and hook(method=name, stream=self, args=args, kwargs=kwargs):
+            return None
+        return method(self, *args, **kwargs)
+
+    return reader_method
+
+
 @functools.lru_cache(maxsize=None)
 def install() -> None:
     """Attach what the plugins provide to the native module alias ``spead2._spead2``."""
@@ -90,7 +103,7 @@ def install() -> None:
     for name, value in collect("spead2_recv_names").items():
         setattr(_spead2.recv, name, value)
     for name, function in collect("spead2_recv_reader_methods").items():
-        setattr(_spead2.recv._Stream, name, _as_method(function))
+        setattr(_spead2.recv._Stream, name, _overridable(name, _as_method(function)))
 
 
 def top_level_names() -> dict[str, Any]:

@@ -73,7 +73,8 @@ def test_core_transports_registered_through_hooks():
         ("spead2_send_names", "InprocStream", lambda: spead2.send.InprocStream),
         ("spead2_send_names", "InprocStreamAsyncio", lambda: spead2._spead2.send.InprocStreamAsyncio),
         ("spead2_send_names", "InprocStreamAsyncio", lambda: spead2.send.asyncio.InprocStream.__bases__[0]),
-        ("spead2_recv_reader_methods", "add_inproc_reader", lambda: spead2.recv.Stream.add_inproc_reader),
+        # Installed wrapped, so that spead2_recv_reader_override can take the call.
+        ("spead2_recv_reader_methods", "add_inproc_reader", lambda: spead2.recv.Stream.add_inproc_reader.__wrapped__),
     ],
     ids=["InprocQueue", "InprocStream", "InprocStreamAsyncio", "asyncio.InprocStream-base", "add_inproc_reader"],
 )
@@ -140,3 +141,42 @@ def test_broken_plugin_warns_and_spead2_works(broken_plugin):
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "ok 1"
+
+
+def test_reader_override_hook_takes_or_passes_calls():
+    """A plugin can serve another plugin's reader method (spead2_recv_reader_override):
+    returning True replaces the call, None lets the method run."""
+    from spead2 import _plugins
+    from spead2_core.hookspecs import hookimpl
+
+    sender = spead2.send.BytesStream(spead2.ThreadPool())
+    sender.send_heap(spead2.send.Heap())
+    replacement = sender.getvalue()
+    calls = []
+
+    class Override:
+        @hookimpl
+        def spead2_recv_reader_override(self, method, stream, args, kwargs):
+            calls.append((method, args, kwargs))
+            if kwargs.get("replace"):
+                return None
+            if method == "add_inproc_reader":
+                stream.add_buffer_reader(replacement)
+                return True
+            return None
+
+    manager = _plugins.manager()
+    plugin = Override()
+    manager.register(plugin, name="test-override")
+    try:
+        queue = spead2.InprocQueue()
+        stream = spead2.recv.Stream(spead2.ThreadPool())
+        stream.add_inproc_reader(queue)   # taken by the hook: the buffer's heap arrives
+        assert len(list(stream)) == 1
+        assert calls[0][0] == "add_inproc_reader" and calls[0][1] == (queue,)
+        assert calls[1][0] == "add_buffer_reader"   # the hook's own call passes through it too
+        with pytest.raises(TypeError):
+            # Passed on (None): the real method runs and rejects the keyword.
+            spead2.recv.Stream(spead2.ThreadPool()).add_inproc_reader(queue, replace=True)
+    finally:
+        manager.unregister(plugin)

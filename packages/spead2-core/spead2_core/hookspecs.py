@@ -40,7 +40,9 @@ def spead2_send_names() -> dict[str, Any]:
     classes and their configuration classes.
 
     A class whose name ends in ``Asyncio`` (e.g. ``UdpStreamAsyncio``) is only set on
-    ``spead2._spead2.send``; ``spead2.send.asyncio`` wraps it as ``UdpStream``.
+    ``spead2._spead2.send``; ``spead2.send.asyncio`` wraps it as ``UdpStream``. If
+    such a class has an attribute ``_asyncio_mixin`` (a class), the wrapper derives
+    from it too: that is how ``spead2.send.asyncio.TcpStream`` gets ``connect``.
     """
 
 
@@ -58,4 +60,16 @@ def spead2_recv_reader_methods() -> dict[str, Callable[..., None]]:
     (receive transport) to ``stream``; it is installed as a method of
     ``spead2._spead2.recv._Stream`` (so ``spead2.recv.Stream.add_<x>_reader`` exists).
     Plain Python functions bind ``self``; native functions are wrapped so they do too.
+    """
+
+
+@hookspec(firstresult=True)
+def spead2_recv_reader_override(method: str, stream: Any, args: tuple, kwargs: dict) -> bool | None:
+    """Offer to serve a call of a reader method, including another plugin's.
+
+    Called before every call of an ``add_*_reader`` method, with the method's name, the
+    stream and the call's arguments. An implementation that adds a reader of its own
+    instead (e.g. an ibverbs reader for ``add_udp_reader`` when ``SPEAD2_IBV_INTERFACE``
+    is set) returns ``True``, and the method is then not called; returning ``None``
+    lets the next implementation, and finally the method itself, handle the call.
     """

@@ -178,9 +178,6 @@ file_descriptor duplicate_socket(int fd, int type)
     file_descriptor dup(fcntl(fd, F_DUPFD_CLOEXEC, 0));
     if (!dup)
         throw_errno("dup");
-    int flags = fcntl(dup.get(), F_GETFL);
-    if (flags < 0 || fcntl(dup.get(), F_SETFL, flags | O_NONBLOCK) < 0)
-        throw_errno("fcntl(O_NONBLOCK)");
     return dup;
 }
 

@@ -223,6 +223,7 @@ stream::stream(std::shared_ptr<thread_pool> pool, const stream_config &config)
     stream_config adjusted = config;
     malformed_packets_index = adjusted.add_extension_stat(stream_extension_stats::MALFORMED_PACKETS);
     rejected_packets_index = adjusted.add_extension_stat(stream_extension_stats::REJECTED_PACKETS);
+    transport_dropped_index = adjusted.add_extension_stat(stream_extension_stats::TRANSPORT_DROPPED_PACKETS);
     this->config = adjusted;
     stats_config = std::make_shared<const stream_stat_list>(adjusted.get_stats());
     extension_stats_config = std::make_shared<const stream_stat_list>(adjusted.get_extension_stats());
@@ -389,6 +390,11 @@ void stream::add_packet_state::add_malformed(packet_status status)
 {
     batch_stats[owner.malformed_packets_index]++;
     log_info("packet rejected: {}", packet_status_message(status));
+}
+
+void stream::add_packet_state::add_transport_dropped(std::uint64_t packets)
+{
+    batch_stats[owner.transport_dropped_index] += packets;
 }
 
 void stream::add_packet_state::stop()

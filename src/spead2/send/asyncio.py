@@ -20,7 +20,10 @@ _SUFFIX = "Asyncio"
 def _wrap_class(name: str, base: type) -> type:
     """Make ``name``: ``base`` with future-returning async_send_heap(s) and async_flush."""
 
-    class Wrapped(base):  # type: ignore[misc, valid-type]
+    # A plugin can give the asyncio class extra methods (TcpStream.connect) this way.
+    mixins = (base._asyncio_mixin,) if hasattr(base, "_asyncio_mixin") else ()
+
+    class Wrapped(*mixins, base):  # type: ignore[misc, valid-type]
         _active: int  #: outstanding sends (read by tests, like the reference's)
         _last_queued_future: asyncio.Future | None
 

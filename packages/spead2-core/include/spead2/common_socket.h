@@ -77,8 +77,10 @@ public:
 /// A new non-blocking, close-on-exec socket; throws std::system_error.
 SPEAD2_API file_descriptor make_socket(int family, int type, int protocol = 0);
 
-/* A non-blocking, close-on-exec duplicate of a user's socket (the user may close the
- * original).  Throws std::invalid_argument unless it is an IPv4/IPv6 socket of @a type. */
+/* A close-on-exec duplicate of a user's socket (the user may close the original).
+ * Its flags are shared with the original, so they are left alone: transports use
+ * MSG_DONTWAIT instead of O_NONBLOCK.  Throws std::invalid_argument unless it is an
+ * IPv4/IPv6 socket of @a type. */
 SPEAD2_API file_descriptor duplicate_socket(int fd, int type);
 
 /// The socket's address family and type (SO_DOMAIN, SO_TYPE); throws std::system_error.

@@ -32,7 +32,8 @@ enum class packet_status
     missing_item,        ///< no immediate HEAP_CNT, PAYLOAD_OFFSET or PAYLOAD_LENGTH
     payload_truncated,   ///< payload runs past the data
     payload_beyond_heap, ///< offset + length exceeds HEAP_LENGTH
-    size_mismatch        ///< a datagram's length differs from the packet's (transports check this)
+    size_mismatch,       ///< a datagram's length differs from the packet's (transports check this)
+    too_large            ///< larger than the transport's max_size (transports check this)
 };
 
 /// Human-readable reason for a rejection, for log messages.
@@ -42,6 +43,14 @@ SPEAD2_API const char *packet_status_message(packet_status status);
  * @a max_size, whatever the bytes. On ok, @a out describes the packet and
  * out.total_length is its size. */
 SPEAD2_API packet_status decode_packet(packet_header &out, const std::uint8_t *data, std::size_t max_size);
+
+/* For byte-stream transports (TCP), which must find where each packet ends: the size
+ * of the packet at @a data, from its header and item pointers alone.
+ * - ok: @a size is the whole packet's size (it may exceed @a available);
+ * - too_short / pointers_truncated: more bytes are needed to tell; @a size is how
+ *   many are needed at least;
+ * - bad_magic / bad_widths / missing_item: these bytes do not start a packet. */
+SPEAD2_API packet_status packet_size(const std::uint8_t *data, std::size_t available, std::size_t &size);
 
 } // namespace spead2::recv
 

@@ -77,6 +77,8 @@ namespace stream_extension_stats
 {
 static constexpr const char *MALFORMED_PACKETS = "malformed_packets";  ///< failed packet decoding
 static constexpr const char *REJECTED_PACKETS = "rejected_packets";    ///< refused by heap assembly
+/// Lost by the transport before the stream saw them (e.g. a UDP socket's full receive buffer).
+static constexpr const char *TRANSPORT_DROPPED_PACKETS = "transport_dropped_packets";
 } // namespace stream_extension_stats
 
 typedef std::vector<stream_stat_config> stream_stat_list;
@@ -205,7 +207,7 @@ private:
     std::shared_ptr<thread_pool> pool;
     stream_config config;
     std::shared_ptr<const stream_stat_list> stats_config, extension_stats_config;
-    std::size_t malformed_packets_index, rejected_packets_index;
+    std::size_t malformed_packets_index, rejected_packets_index, transport_dropped_index;
 
     /// Protects the live heaps and the stopped flag; held by a reader for a whole batch.
     std::mutex queue_mutex;
@@ -269,6 +271,8 @@ public:
         bool add_packet(const packet_header &packet);
         /// Count (and log) a packet that failed decoding.
         void add_malformed(packet_status status);
+        /// Count packets the transport reports it lost (its own drop counter's increase).
+        void add_transport_dropped(std::uint64_t packets);
         /// The transport has no more data: stop the stream as a stop item would.
         void stop();
         std::uint64_t &stat(std::size_t index) { return batch_stats[index]; }

@@ -1,0 +1,163 @@
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <system_error>
+#include <sys/socket.h>
+#include <spead2/common_logging.h>
+#include <spead2/recv_packet.h>
+#include <spead2/recv_tcp.h>
+
+namespace spead2::recv
+{
+
+namespace
+{
+
+/// recv() calls made in one go before the worker looks at its other work.
+constexpr int max_reads_per_wake = 16;
+
+file_descriptor listening_socket(const socket_address &endpoint, std::size_t buffer_size)
+{
+    file_descriptor fd = make_socket(endpoint.family(), SOCK_STREAM);
+    int one = 1;
+    setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    // Set before accept, so that the connection inherits it.
+    set_socket_buffer_size(fd.get(), SO_RCVBUF, buffer_size);
+    bind_socket(fd.get(), endpoint);
+    if (listen(fd.get(), 1) < 0)
+        throw std::system_error(errno, std::system_category(), "listen");
+    return fd;
+}
+
+} // namespace
+
+tcp_reader::tcp_reader(stream &owner, const socket_address &endpoint, std::size_t max_size, std::size_t buffer_size)
+    : tcp_reader(owner, listening_socket(endpoint, buffer_size), max_size)
+{
+}
+
+tcp_reader::tcp_reader(stream &owner, file_descriptor acceptor, std::size_t max_size)
+    : reader(owner), acceptor(std::move(acceptor)), accept_watch(owner.get_thread_pool(), this->acceptor.get()),
+      max_size(max_size), buffer(std::max<std::size_t>(2 * max_size, 256 * 1024))
+{
+}
+
+void tcp_reader::start()
+{
+    accept_watch.async_wait(fd_event::readable, [this] { accept_ready(); });
+}
+
+void tcp_reader::stop()
+{
+    accept_watch.cancel();   // once it returns, peer_watch is no longer being created
+    if (peer_watch)
+        peer_watch->cancel();
+}
+
+void tcp_reader::accept_ready()
+{
+    int fd = accept4(acceptor.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    if (fd < 0)
+    {
+        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ECONNABORTED || errno == EINTR)
+            accept_watch.async_wait(fd_event::readable, [this] { accept_ready(); });
+        else
+        {
+            log_warning("TCP reader: accept failed: {}", std::error_code(errno, std::system_category()).message());
+            stream::add_packet_state state(get_stream());
+            state.stop();
+        }
+        return;
+    }
+    // Exactly one connection is served: later ones are never accepted.
+    peer.reset(fd);
+    peer_watch = std::make_unique<fd_watch>(get_thread_pool(), peer.get());
+    read_ready();
+}
+
+bool tcp_reader::parse(stream::add_packet_state &state)
+{
+    while (true)
+    {
+        if (state.is_stopped())
+            return false;
+        const std::size_t available = tail - head;
+        if (skip > 0)
+        {
+            const std::size_t n = std::min(skip, available);
+            head += n;
+            skip -= n;
+            if (skip > 0)
+                return true;
+            continue;
+        }
+        const std::uint8_t *data = buffer.data() + head;
+        std::size_t size = 0;
+        packet_status status = packet_size(data, available, size);
+        if (status == packet_status::too_short || status == packet_status::pointers_truncated)
+        {
+            if (size <= max_size)
+                return true;   // wait for more bytes
+            status = packet_status::too_large;   // its header alone exceeds max_size
+        }
+        if (status == packet_status::ok && size > max_size)
+        {
+            state.add_malformed(packet_status::too_large);
+            skip = size;
+            continue;
+        }
+        if (status == packet_status::ok)
+        {
+            if (size > available)
+                return true;
+            packet_header packet;
+            status = decode_packet(packet, data, size);
+            if (status == packet_status::ok)
+                state.add_packet(packet);
+            else
+                state.add_malformed(status);
+            head += size;
+            continue;
+        }
+        // Not the start of a packet: skip the 8 bytes that looked like a header.
+        state.add_malformed(status);
+        head += std::min<std::size_t>(8, available);
+    }
+}
+
+void tcp_reader::read_ready()
+{
+    for (int round = 0; round < max_reads_per_wake; round++)
+    {
+        if (head == tail)
+            head = tail = 0;
+        else if (tail == buffer.size() || head > buffer.size() / 2)
+        {
+            std::memmove(buffer.data(), buffer.data() + head, tail - head);
+            tail -= head;
+            head = 0;
+        }
+        ssize_t n = ::recv(peer.get(), buffer.data() + tail, buffer.size() - tail, MSG_DONTWAIT);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            break;
+        stream::add_packet_state state(get_stream());
+        if (n <= 0)
+        {
+            if (n < 0)
+                log_warning("TCP reader: connection failed: {}",
+                            std::error_code(errno, std::system_category()).message());
+            if (tail > head && skip == 0)
+                log_info("TCP reader: discarding {} bytes of a partial packet at end of connection", tail - head);
+            state.stop();   // lossless: the end of the connection ends the stream
+            return;
+        }
+        tail += std::size_t(n);
+        if (!parse(state))
+            return;
+    }
+    peer_watch->async_wait(fd_event::readable, [this] { read_ready(); });
+}
+
+} // namespace spead2::recv
