@@ -12,7 +12,8 @@
  *           bit  7    incomplete_keep_payload_ranges (ring_stream_config)
  *   byte 1  bits 0-2  bug_compat                   (0..7)
  *           bits 3-4  ring heaps - 1               (1..4)
- *           bits 5-7  unused
+ *           bits 5-7  chunking for (c): bytes per read 1, 7, 64, 1000, 9000, all;
+ *                     odd values also use a max_size of 512 instead of 65536
  *   rest    the bytes a buffer reader is fed: concatenated SPEAD packets
  *
  * (The configuration takes two bytes because its ten bits do not fit in one.
@@ -25,7 +26,10 @@
  *       and checking the packet_header invariants;
  *   (b) through a real ring_stream fed by a mem_reader, draining every heap and touching
  *       every byte of every item, descriptor and statistic, then checking that the
- *       statistics agree with (a).
+ *       statistics agree with (a);
+ *   (c) through byte_stream_framer, the TCP reader's framing, as a byte stream arriving
+ *       in reads of a chosen size: what it leaves unconsumed is always less than a
+ *       packet, and on well-formed input it finds exactly the packets (a) finds.
  *
  * Allocation failure: live_heap::reserve catches std::bad_alloc so that a hostile
  * HEAP_LENGTH costs one packet.  Under ASan a throwing operator new[] that cannot be
@@ -36,6 +40,7 @@
  * and the private one used when decoding descriptors.
  */
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -53,6 +58,7 @@
 #include <spead2/common_logging.h>
 #include <spead2/common_ringbuffer.h>
 #include <spead2/common_thread_pool.h>
+#include <spead2/recv_byte_stream.h>
 #include <spead2/recv_heap.h>
 #include <spead2/recv_mem.h>
 #include <spead2/recv_packet.h>
@@ -104,6 +110,7 @@ struct decode_result
 {
     std::uint64_t packets = 0;   ///< packets decoded before the first failure / end
     bool malformed = false;      ///< the bytes did not end on a packet boundary
+    std::size_t max_packet = 0;  ///< size of the largest packet decoded
 };
 
 /* (a) decode_packet back to back, exactly as recv::mem_reader walks its buffer. */
@@ -142,6 +149,7 @@ decode_result decode_all(const std::uint8_t *ptr, std::size_t length)
         ptr += h.total_length;
         length -= h.total_length;
         result.packets++;
+        result.max_packet = std::max(result.max_packet, h.total_length);
     }
     g_sink = g_sink + sum;
     return result;
@@ -215,6 +223,53 @@ extern "C" int LLVMFuzzerInitialize(int *, char ***)
 {
     pool();
     return 0;
+}
+
+/// A stream that counts the heaps it assembles (the framer's tests need no ring).
+class counting_stream : public spead2::recv::stream
+{
+public:
+    std::uint64_t heaps = 0;
+    using stream::stream;
+
+protected:
+    void heap_ready(spead2::recv::live_heap &&) override { heaps++; }
+};
+
+/* (c) the byte-stream framing, fed like a TCP reader: a buffer that receives @a chunk
+ * bytes per read and is compacted after each feed. */
+void frame_all(const std::uint8_t *ptr, std::size_t length, std::size_t chunk, std::size_t max_size,
+               const spead2::recv::stream_config &config, const decode_result &decoded)
+{
+    using namespace spead2::recv;
+    stream_config framed_config = config;
+    framed_config.set_stop_on_stop_item(false);
+    counting_stream s(pool(), framed_config);
+    byte_stream_framer framer(max_size);
+    std::vector<std::uint8_t> pending;
+    for (std::size_t offset = 0; offset < length; offset += chunk)
+    {
+        const std::size_t n = std::min(chunk, length - offset);
+        pending.insert(pending.end(), ptr + offset, ptr + offset + n);
+        std::size_t used;
+        {
+            stream::add_packet_state state(s);
+            used = framer.feed(state, pending.data(), pending.size());
+        }
+        if (used > pending.size())
+            fail("framer consumed more than it was given", used, pending.size());
+        pending.erase(pending.begin(), pending.begin() + used);
+        if (pending.size() >= framer.buffer_size())
+            fail("framer left more than a packet unconsumed", pending.size(), framer.buffer_size());
+    }
+    s.stop();
+    const stream_stats stats = s.get_stats();
+    g_sink = g_sink + stats[stream_stat_indices::PACKETS] + s.heaps;
+    // Well-formed input whose packets all fit: the framer sees exactly the decoder's packets.
+    if (stats_checks_enabled() && !decoded.malformed && decoded.max_packet <= max_size
+        && stats[stream_stat_indices::PACKETS] != decoded.packets)
+        fail("framer found different packets than decode_packet", stats[stream_stat_indices::PACKETS],
+             decoded.packets);
 }
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size)
@@ -307,5 +362,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size
         }
     }
     g_sink = g_sink + sum;
+
+    // (c) the byte-stream framing
+    static constexpr std::size_t chunks[] = {1, 7, 64, 1000, 9000, 1 << 30, 1 << 30, 1 << 30};
+    const unsigned chunking = extra >> 5;
+    frame_all(packets, length, chunks[chunking], chunking % 2 ? 512 : 65536, config, decoded);
     return 0;
 }

@@ -41,8 +41,9 @@ def spead2_send_names() -> dict[str, Any]:
 
     A class whose name ends in ``Asyncio`` (e.g. ``UdpStreamAsyncio``) is only set on
     ``spead2._spead2.send``; ``spead2.send.asyncio`` wraps it as ``UdpStream``. If
-    such a class has an attribute ``_asyncio_mixin`` (a class), the wrapper derives
-    from it too: that is how ``spead2.send.asyncio.TcpStream`` gets ``connect``.
+    such a class has an attribute ``_asyncio_mixin`` (a class), its methods are added
+    on a subclass of the wrapper: that is how ``spead2.send.asyncio.TcpStream`` gets
+    ``connect``.
     """
 
 

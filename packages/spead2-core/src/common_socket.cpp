@@ -111,6 +111,12 @@ void socket_address::set_port(std::uint16_t port)
         reinterpret_cast<sockaddr_in6 &>(storage).sin6_port = htons(port);
 }
 
+void socket_address::set_scope_id(unsigned int interface_index)
+{
+    if (is_v6())
+        reinterpret_cast<sockaddr_in6 &>(storage).sin6_scope_id = interface_index;
+}
+
 bool socket_address::same_address(const socket_address &other) const
 {
     if (family() != other.family())

@@ -79,7 +79,7 @@ void add_udp_reader_multicast_v6(stream &s, const std::string &group, std::uint1
 
 void register_recv(py::module_ &m)
 {
-    py::module_ recv = m.def_submodule("recv", "Receive transports: add_udp_reader, add_tcp_reader, ...");
+    py::module_ recv = public_submodule(m, "recv", "spead2._spead2.recv");
     const char *udp_doc = "Add a UDP reader: bound to a port, joined to a multicast group, or on an existing socket.";
     recv.def("add_udp_reader", &add_udp_reader_port, py::arg("stream"), py::arg("port"),
              py::arg("max_size") = udp_reader::default_max_size,

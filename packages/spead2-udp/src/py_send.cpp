@@ -200,7 +200,7 @@ std::pair<socket_address, file_descriptor> tcp_endpoint_socket(const endpoint_li
 
 void register_send(py::module_ &m)
 {
-    py::module_ send_module = m.def_submodule("send", "Send streams: UdpStream, TcpStream and asyncio bases");
+    py::module_ send_module = public_submodule(m, "send", "spead2._spead2.send");
     py::module_ core_send = py::module_::import("spead2_core._core").attr("send");
     (void) core_send;   // the base class spead2.send.Stream must be registered first
 

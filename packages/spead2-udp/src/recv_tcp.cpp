@@ -4,7 +4,6 @@
 #include <system_error>
 #include <sys/socket.h>
 #include <spead2/common_logging.h>
-#include <spead2/recv_packet.h>
 #include <spead2/recv_tcp.h>
 
 namespace spead2::recv
@@ -38,7 +37,7 @@ tcp_reader::tcp_reader(stream &owner, const socket_address &endpoint, std::size_
 
 tcp_reader::tcp_reader(stream &owner, file_descriptor acceptor, std::size_t max_size)
     : reader(owner), acceptor(std::move(acceptor)), accept_watch(owner.get_thread_pool(), this->acceptor.get()),
-      max_size(max_size), buffer(std::max<std::size_t>(2 * max_size, 256 * 1024))
+      framer(max_size), buffer(std::max<std::size_t>(framer.buffer_size(), 256 * 1024))
 {
 }
 
@@ -75,56 +74,6 @@ void tcp_reader::accept_ready()
     read_ready();
 }
 
-bool tcp_reader::parse(stream::add_packet_state &state)
-{
-    while (true)
-    {
-        if (state.is_stopped())
-            return false;
-        const std::size_t available = tail - head;
-        if (skip > 0)
-        {
-            const std::size_t n = std::min(skip, available);
-            head += n;
-            skip -= n;
-            if (skip > 0)
-                return true;
-            continue;
-        }
-        const std::uint8_t *data = buffer.data() + head;
-        std::size_t size = 0;
-        packet_status status = packet_size(data, available, size);
-        if (status == packet_status::too_short || status == packet_status::pointers_truncated)
-        {
-            if (size <= max_size)
-                return true;   // wait for more bytes
-            status = packet_status::too_large;   // its header alone exceeds max_size
-        }
-        if (status == packet_status::ok && size > max_size)
-        {
-            state.add_malformed(packet_status::too_large);
-            skip = size;
-            continue;
-        }
-        if (status == packet_status::ok)
-        {
-            if (size > available)
-                return true;
-            packet_header packet;
-            status = decode_packet(packet, data, size);
-            if (status == packet_status::ok)
-                state.add_packet(packet);
-            else
-                state.add_malformed(status);
-            head += size;
-            continue;
-        }
-        // Not the start of a packet: skip the 8 bytes that looked like a header.
-        state.add_malformed(status);
-        head += std::min<std::size_t>(8, available);
-    }
-}
-
 void tcp_reader::read_ready()
 {
     for (int round = 0; round < max_reads_per_wake; round++)
@@ -148,13 +97,14 @@ void tcp_reader::read_ready()
             if (n < 0)
                 log_warning("TCP reader: connection failed: {}",
                             std::error_code(errno, std::system_category()).message());
-            if (tail > head && skip == 0)
+            if (tail > head)
                 log_info("TCP reader: discarding {} bytes of a partial packet at end of connection", tail - head);
             state.stop();   // lossless: the end of the connection ends the stream
             return;
         }
         tail += std::size_t(n);
-        if (!parse(state))
+        head += framer.feed(state, buffer.data() + head, tail - head);
+        if (state.is_stopped())
             return;
     }
     peer_watch->async_wait(fd_event::readable, [this] { read_ready(); });

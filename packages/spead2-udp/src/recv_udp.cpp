@@ -1,5 +1,6 @@
 #include <cerrno>
 #include <cstring>
+#include <linux/sock_diag.h>
 #include <netinet/udp.h>
 #include <system_error>
 #include <spead2/common_logging.h>
@@ -36,7 +37,9 @@ file_descriptor bound_socket(const socket_address &endpoint, std::size_t buffer_
         int one = 1;
         setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
     }
-    bind_socket(fd.get(), endpoint);
+    socket_address bind_address = endpoint;
+    bind_address.set_scope_id(interface_index);   // a link-local group (ff02::) needs it
+    bind_socket(fd.get(), bind_address);
     if (endpoint.is_multicast())
     {
         if (endpoint.is_v4())
@@ -51,11 +54,16 @@ file_descriptor bound_socket(const socket_address &endpoint, std::size_t buffer_
 
 udp_reader::udp_reader(stream &owner, const socket_address &endpoint, std::size_t max_size,
                        std::size_t buffer_size, const socket_address &interface, unsigned int interface_index)
-    : udp_reader(owner, bound_socket(endpoint, buffer_size, interface, interface_index), max_size)
+    : udp_reader(owner, bound_socket(endpoint, buffer_size, interface, interface_index), max_size, true)
 {
 }
 
 udp_reader::udp_reader(stream &owner, file_descriptor sock, std::size_t max_size)
+    : udp_reader(owner, std::move(sock), max_size, false)
+{
+}
+
+udp_reader::udp_reader(stream &owner, file_descriptor sock, std::size_t max_size, bool own_socket)
     : reader(owner), socket(std::move(sock)), watch(owner.get_thread_pool(), socket.get()), max_size(max_size)
 {
     int one = 1;
@@ -63,8 +71,10 @@ udp_reader::udp_reader(stream &owner, file_descriptor sock, std::size_t max_size
     if (setsockopt(socket.get(), SOL_SOCKET, SO_RXQ_OVFL, &one, sizeof(one)) < 0)
         log_info("SO_RXQ_OVFL unavailable: socket drops will not be counted");
     /* GRO hands over runs of same-sized datagrams from one sender as one buffer: a
-     * fraction of the per-datagram cost.  It needs every buffer to hold 64 KiB. */
-    gro = setsockopt(socket.get(), SOL_UDP, UDP_GRO, &one, sizeof(one)) == 0;
+     * fraction of the per-datagram cost.  It needs every buffer to hold 64 KiB.  Not
+     * on a user's socket: its options are the user's (and shared with the original). */
+    if (own_socket)
+        gro = setsockopt(socket.get(), SOL_UDP, UDP_GRO, &one, sizeof(one)) == 0;
     // One more byte than max_size, so that a longer datagram shows as such.
     slot_size = gro ? std::max(gro_slot_size, max_size + 1) : max_size + 1;
     setup_batch();
@@ -94,6 +104,17 @@ void udp_reader::start()
 void udp_reader::stop()
 {
     watch.cancel();
+    /* The kernel reports drops with the next datagram it delivers, and none may come:
+     * read the counter itself so that the final statistics include every drop. */
+    std::uint32_t meminfo[SK_MEMINFO_VARS] = {};
+    socklen_t len = sizeof(meminfo);
+    if (getsockopt(socket.get(), SOL_SOCKET, SO_MEMINFO, meminfo, &len) == 0 && len > SK_MEMINFO_DROPS * 4
+        && meminfo[SK_MEMINFO_DROPS] != drops_seen)
+    {
+        stream::add_packet_state state(get_stream());
+        state.add_transport_dropped(std::uint32_t(meminfo[SK_MEMINFO_DROPS] - drops_seen));
+        drops_seen = meminfo[SK_MEMINFO_DROPS];
+    }
 }
 
 void udp_reader::process(const mmsghdr &message, stream::add_packet_state &state)

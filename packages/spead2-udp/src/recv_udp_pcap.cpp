@@ -79,6 +79,8 @@ raw_packet_status udp_pcap_file_reader::parse_frame(const pcap_pkthdr &header, c
 
 void udp_pcap_file_reader::run()
 {
+    if (stopping)
+        return;
     stream::add_packet_state state(get_stream());
     for (int i = 0; i < batch_packets; i++)
     {

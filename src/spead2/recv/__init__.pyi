@@ -6,10 +6,12 @@
 # declared here, under their runtime names, so that annotations can refer to
 # them; import them from spead2._spead2.recv in running code.
 #
-# Only what the core provides is described; readers and streams added by
-# plugins (UDP, TCP, inproc, pcap, ibverbs, chunking) are not.
+# The readers of the core and of the spead2-udp plugin (UDP, TCP, pcap) are
+# described; add_udp_pcap_file_reader exists only where libpcap was found at
+# build time. Other plugins' readers and streams (ibverbs, chunking) are not.
 
 import enum
+import socket
 from collections.abc import Iterator
 from typing import ClassVar, Final, TypeVar, overload
 
@@ -161,6 +163,37 @@ class _Stream:
     @property
     def config(self) -> StreamConfig: ...
     def add_buffer_reader(self, buffer: Buffer) -> None: ...
+    @overload
+    def add_udp_reader(
+        self, port: int, max_size: int = 9200, buffer_size: int = 8388608, bind_hostname: str = ""
+    ) -> None: ...
+    @overload
+    def add_udp_reader(self, socket: socket.socket, max_size: int = 9200) -> None: ...
+    @overload
+    def add_udp_reader(
+        self,
+        multicast_group: str,
+        port: int,
+        max_size: int = 9200,
+        buffer_size: int = 8388608,
+        interface_address: str = "0.0.0.0",
+    ) -> None: ...
+    @overload
+    def add_udp_reader(
+        self,
+        multicast_group: str,
+        port: int,
+        max_size: int = 9200,
+        buffer_size: int = 8388608,
+        interface_index: int = 0,
+    ) -> None: ...
+    @overload
+    def add_tcp_reader(
+        self, port: int, max_size: int = 65536, buffer_size: int = 212992, bind_hostname: str = ""
+    ) -> None: ...
+    @overload
+    def add_tcp_reader(self, acceptor: socket.socket, max_size: int = 65536) -> None: ...
+    def add_udp_pcap_file_reader(self, filename: str, filter: str = "") -> None: ...
     def add_inproc_reader(self, queue: _InprocQueue) -> None: ...
     def start(self) -> None: ...
     def stop(self) -> None: ...

@@ -2,12 +2,13 @@
 # spead2._spead2.send) re-exported by the package, plus the pure-Python
 # HeapGenerator and ItemGroup.
 #
-# Only what the core provides is described; transports added by plugins
-# (UDP, TCP, ibverbs) are not. Unlike the reference's stubs there is
-# no typing-only SyncStream base: send_heap/send_heaps are declared on each
-# concrete synchronous stream and return the number of bytes sent.
+# The core's streams and those of the spead2-udp plugin (UDP, TCP) are
+# described; other plugins' (ibverbs) are not. Unlike the reference's stubs
+# there is no typing-only SyncStream base: send_heap/send_heaps are declared on
+# each concrete synchronous stream and return the number of bytes sent.
 
 import enum
+import socket
 from collections.abc import Callable, Sequence
 from typing import Final, Literal, overload
 
@@ -89,6 +90,196 @@ class Stream:
     def set_cnt_sequence(self, next: int, step: int) -> None: ...
     @property
     def num_substreams(self) -> int: ...
+
+class UdpStream(Stream):
+    DEFAULT_BUFFER_SIZE: Final = 524288
+    @overload
+    def __init__(
+        self,
+        thread_pool: _ThreadPool,
+        endpoints: Sequence[tuple[str, int]],
+        config: StreamConfig = ...,
+        buffer_size: int = 524288,
+        interface_address: str = "",
+    ) -> None: ...
+    @overload
+    def __init__(
+        self,
+        thread_pool: _ThreadPool,
+        endpoints: Sequence[tuple[str, int]],
+        config: StreamConfig = ...,
+        buffer_size: int = 524288,
+        *,
+        ttl: int,
+    ) -> None: ...
+    @overload
+    def __init__(
+        self,
+        thread_pool: _ThreadPool,
+        endpoints: Sequence[tuple[str, int]],
+        config: StreamConfig = ...,
+        buffer_size: int = 524288,
+        *,
+        ttl: int,
+        interface_address: str,
+    ) -> None: ...
+    @overload
+    def __init__(
+        self,
+        thread_pool: _ThreadPool,
+        endpoints: Sequence[tuple[str, int]],
+        config: StreamConfig = ...,
+        buffer_size: int = 524288,
+        *,
+        ttl: int,
+        interface_index: int,
+    ) -> None: ...
+    @overload
+    def __init__(
+        self,
+        thread_pool: _ThreadPool,
+        socket: socket.socket,
+        endpoints: Sequence[tuple[str, int]],
+        config: StreamConfig = ...,
+    ) -> None: ...
+    def send_heap(self, heap: Heap, cnt: int = -1, substream_index: int = 0, rate: float = -1.0) -> int: ...
+    @overload
+    def send_heaps(self, heaps: HeapReferenceList, mode: GroupMode) -> int: ...
+    @overload
+    def send_heaps(self, heaps: Sequence[HeapReference], mode: GroupMode) -> int: ...
+
+class UdpStreamAsyncio(Stream):
+    """Native base of spead2.send.asyncio.UdpStream (only in spead2._spead2.send)."""
+
+    DEFAULT_BUFFER_SIZE: Final = 524288
+    @overload
+    def __init__(
+        self,
+        thread_pool: _ThreadPool,
+        endpoints: Sequence[tuple[str, int]],
+        config: StreamConfig = ...,
+        buffer_size: int = 524288,
+        interface_address: str = "",
+    ) -> None: ...
+    @overload
+    def __init__(
+        self,
+        thread_pool: _ThreadPool,
+        endpoints: Sequence[tuple[str, int]],
+        config: StreamConfig = ...,
+        buffer_size: int = 524288,
+        *,
+        ttl: int,
+    ) -> None: ...
+    @overload
+    def __init__(
+        self,
+        thread_pool: _ThreadPool,
+        endpoints: Sequence[tuple[str, int]],
+        config: StreamConfig = ...,
+        buffer_size: int = 524288,
+        *,
+        ttl: int,
+        interface_address: str,
+    ) -> None: ...
+    @overload
+    def __init__(
+        self,
+        thread_pool: _ThreadPool,
+        endpoints: Sequence[tuple[str, int]],
+        config: StreamConfig = ...,
+        buffer_size: int = 524288,
+        *,
+        ttl: int,
+        interface_index: int,
+    ) -> None: ...
+    @overload
+    def __init__(
+        self,
+        thread_pool: _ThreadPool,
+        socket: socket.socket,
+        endpoints: Sequence[tuple[str, int]],
+        config: StreamConfig = ...,
+    ) -> None: ...
+    @property
+    def fd(self) -> int: ...
+    def async_send_heap(
+        self,
+        heap: Heap,
+        callback: Callable[[OSError | None, int], None],
+        cnt: int = -1,
+        substream_index: int = 0,
+        rate: float = -1.0,
+    ) -> bool: ...
+    @overload
+    def async_send_heaps(
+        self, heaps: HeapReferenceList, callback: Callable[[OSError | None, int], None], mode: GroupMode
+    ) -> bool: ...
+    @overload
+    def async_send_heaps(
+        self, heaps: Sequence[HeapReference], callback: Callable[[OSError | None, int], None], mode: GroupMode
+    ) -> bool: ...
+    def flush(self) -> None: ...
+    def process_callbacks(self) -> None: ...
+
+class TcpStream(Stream):
+    DEFAULT_BUFFER_SIZE: Final = 212992
+    @overload
+    def __init__(self, thread_pool: _ThreadPool, socket: socket.socket, config: StreamConfig = ...) -> None: ...
+    @overload
+    def __init__(
+        self,
+        thread_pool: _ThreadPool,
+        endpoints: Sequence[tuple[str, int]],
+        config: StreamConfig = ...,
+        buffer_size: int = 212992,
+        interface_address: str = "",
+    ) -> None: ...
+    def send_heap(self, heap: Heap, cnt: int = -1, substream_index: int = 0, rate: float = -1.0) -> int: ...
+    @overload
+    def send_heaps(self, heaps: HeapReferenceList, mode: GroupMode) -> int: ...
+    @overload
+    def send_heaps(self, heaps: Sequence[HeapReference], mode: GroupMode) -> int: ...
+
+class TcpStreamAsyncio(Stream):
+    """Native base of spead2.send.asyncio.TcpStream (only in spead2._spead2.send).
+
+    The endpoints overload connects asynchronously: ``callback`` is called once, from a
+    worker thread, with None or the OSError."""
+
+    DEFAULT_BUFFER_SIZE: Final = 212992
+    @overload
+    def __init__(self, thread_pool: _ThreadPool, socket: socket.socket, config: StreamConfig = ...) -> None: ...
+    @overload
+    def __init__(
+        self,
+        callback: Callable[[OSError | None], None],
+        thread_pool: _ThreadPool,
+        endpoints: Sequence[tuple[str, int]],
+        config: StreamConfig = ...,
+        buffer_size: int = 212992,
+        interface_address: str = "",
+    ) -> None: ...
+    @property
+    def fd(self) -> int: ...
+    def async_send_heap(
+        self,
+        heap: Heap,
+        callback: Callable[[OSError | None, int], None],
+        cnt: int = -1,
+        substream_index: int = 0,
+        rate: float = -1.0,
+    ) -> bool: ...
+    @overload
+    def async_send_heaps(
+        self, heaps: HeapReferenceList, callback: Callable[[OSError | None, int], None], mode: GroupMode
+    ) -> bool: ...
+    @overload
+    def async_send_heaps(
+        self, heaps: Sequence[HeapReference], callback: Callable[[OSError | None, int], None], mode: GroupMode
+    ) -> bool: ...
+    def flush(self) -> None: ...
+    def process_callbacks(self) -> None: ...
 
 class BytesStream(Stream):
     def __init__(self, thread_pool: _ThreadPool, config: StreamConfig = ...) -> None: ...

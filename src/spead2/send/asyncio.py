@@ -20,10 +20,7 @@ _SUFFIX = "Asyncio"
 def _wrap_class(name: str, base: type) -> type:
     """Make ``name``: ``base`` with future-returning async_send_heap(s) and async_flush."""
 
-    # A plugin can give the asyncio class extra methods (TcpStream.connect) this way.
-    mixins = (base._asyncio_mixin,) if hasattr(base, "_asyncio_mixin") else ()
-
-    class Wrapped(*mixins, base):  # type: ignore[misc, valid-type]
+    class Wrapped(base):  # type: ignore[misc, valid-type]
         _active: int  #: outstanding sends (read by tests, like the reference's)
         _last_queued_future: asyncio.Future | None
 
@@ -75,7 +72,17 @@ def _wrap_class(name: str, base: type) -> type:
     Wrapped.__name__ = name
     Wrapped.__qualname__ = name
     Wrapped.__doc__ = f"asyncio variant of spead2.send.{name}, based on {base.__module__}.{base.__name__}."
-    return Wrapped
+    mixin = getattr(base, "_asyncio_mixin", None)
+    if mixin is None:
+        return Wrapped
+    # Methods a plugin adds (TcpStream.connect) go on a subclass, as in spead2 4.x's
+    # class TcpStream(<wrapped>(TcpStreamAsyncio)).
+    extras = {key: value for key, value in vars(mixin).items() if not key.startswith("__")}
+    extras["__doc__"] = mixin.__doc__ or Wrapped.__doc__
+    extras["__module__"] = __name__
+    subclass = type(name, (Wrapped,), extras)
+    subclass.__qualname__ = name
+    return subclass
 
 
 def _asyncio_classes() -> dict[str, type]:

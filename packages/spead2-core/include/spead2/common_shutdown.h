@@ -1,6 +1,7 @@
-/* Objects that own threads (thread pools, receive streams) register here so that the
- * Python bindings can stop them all at interpreter exit, newest first: no native
- * thread may still be running while the interpreter finalises. */
+/* Objects that own threads or wait on them (thread pools, receive and send streams)
+ * register here so that the Python bindings can stop them all at interpreter exit,
+ * newest first: no native thread may still be running while the interpreter
+ * finalises, and no send stream may wait forever on a stalled peer. */
 #ifndef SPEAD2_COMMON_SHUTDOWN_H
 #define SPEAD2_COMMON_SHUTDOWN_H
 

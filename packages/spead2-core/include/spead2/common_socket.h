@@ -40,6 +40,8 @@ public:
     bool is_unspecified() const;
     std::uint16_t port() const;
     void set_port(std::uint16_t port);
+    /// The IPv6 scope (interface index), needed to bind a link-local address; ignored for IPv4.
+    void set_scope_id(unsigned int interface_index);
     /// Compares the addresses only (not ports or scope ids).
     bool same_address(const socket_address &other) const;
     const sockaddr_in &v4() const { return *reinterpret_cast<const sockaddr_in *>(&storage); }

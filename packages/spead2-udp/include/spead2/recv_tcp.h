@@ -8,15 +8,15 @@
 #include <vector>
 #include <spead2/common_socket.h>
 #include <spead2/common_thread_pool.h>
+#include <spead2/recv_byte_stream.h>
 #include <spead2/recv_stream.h>
 
 namespace spead2::recv
 {
 
 /* Lossless: when the peer closes the connection (or it fails), the stream stops.
- * Bytes that cannot start a packet are skipped 8 at a time and packets longer than
- * max_size are skipped whole, each counted as a malformed packet; a partial packet at
- * the end of the connection is discarded. */
+ * Framing as byte_stream_framer does; a partial packet at the end of the connection
+ * is discarded. */
 class tcp_reader : public reader
 {
 public:
@@ -29,15 +29,12 @@ private:
     fd_watch accept_watch;
     file_descriptor peer;
     std::unique_ptr<fd_watch> peer_watch;
-    const std::size_t max_size;
+    byte_stream_framer framer;
     std::vector<std::uint8_t> buffer;
     std::size_t head = 0, tail = 0;   ///< unparsed bytes are buffer[head, tail)
-    std::size_t skip = 0;             ///< bytes of an oversized packet still to skip
 
     void accept_ready();
     void read_ready();
-    /// Parse whole packets out of the buffer; returns false if the stream has stopped.
-    bool parse(stream::add_packet_state &state);
 
 public:
     /// Listen on @a endpoint (SO_REUSEADDR, backlog 1) with SO_RCVBUF @a buffer_size.

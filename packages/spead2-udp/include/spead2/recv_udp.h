@@ -15,7 +15,7 @@ namespace spead2::recv
 {
 
 /* Lossy: datagrams the socket's buffer could not hold are counted (from the kernel's
- * SO_RXQ_OVFL counter) as transport_dropped_packets, datagrams larger than max_size
+ * SO_RXQ_OVFL counter, read once more at stop) as transport_dropped_packets, datagrams larger than max_size
  * as malformed_packets.  It never stops the stream by itself. */
 class udp_reader : public reader
 {
@@ -35,6 +35,7 @@ private:
     std::vector<std::uint8_t> control;
     std::uint32_t drops_seen = 0;
 
+    udp_reader(stream &owner, file_descriptor socket, std::size_t max_size, bool own_socket);
     void setup_batch();
     void run();
     void process(const mmsghdr &message, stream::add_packet_state &state);

@@ -2,6 +2,7 @@
 #ifndef SPEAD2_RECV_UDP_PCAP_H
 #define SPEAD2_RECV_UDP_PCAP_H
 
+#include <atomic>
 #include <string>
 #include <pcap/pcap.h>
 #include <spead2/common_raw_packet.h>
@@ -19,6 +20,7 @@ class udp_pcap_file_reader : public reader
 private:
     pcap_t *handle = nullptr;
     int link_type;
+    std::atomic<bool> stopping{false};
 
     void run();
     raw_packet_status parse_frame(const pcap_pkthdr &header, const std::uint8_t *frame,
@@ -30,6 +32,8 @@ public:
     ~udp_pcap_file_reader() override;
 
     void start() override;
+    /// A file is not data already held: stop() ends the replay at the next batch.
+    void stop() override { stopping = true; }
     bool lossy() const override { return false; }
 };
 
