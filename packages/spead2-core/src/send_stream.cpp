@@ -382,4 +382,10 @@ void stream::flush()
     idle_cond.wait(lock, [this] { return !active && queue.empty(); });
 }
 
+bool stream::flush_for(std::chrono::steady_clock::duration timeout)
+{
+    std::unique_lock<std::mutex> lock(mutex);
+    return idle_cond.wait_for(lock, timeout, [this] { return !active && queue.empty(); });
+}
+
 } // namespace spead2::send

@@ -77,6 +77,14 @@ spead2::send::completion_handler record(outcome &o)
     };
 }
 
+/// Enough packets that the stalling writer's second batch is needed.
+struct big_heap
+{
+    std::vector<std::uint8_t> payload = std::vector<std::uint8_t>(200 * 1024);
+    spead2::send::heap heap;
+    big_heap() { heap.add_item(0x1000, payload.data(), payload.size(), false); }
+};
+
 std::unique_ptr<spead2::send::stream> make_stream(std::shared_ptr<spead2::thread_pool> pool, stalling_writer *&w)
 {
     auto writer = std::make_unique<stalling_writer>();
@@ -91,13 +99,10 @@ int test_stop_cancels_stalled_and_queued()
     auto pool = std::make_shared<spead2::thread_pool>(1);
     stalling_writer *w;
     auto s = make_stream(pool, w);
-    // 200 packets: the first batch goes out, the second stalls.
-    std::vector<std::uint8_t> payload(200 * 1024);
-    spead2::send::heap big;
-    big.add_item(0x1000, payload.data(), payload.size(), false);
+    big_heap big;   // 200 packets: the first batch goes out, the second stalls
     spead2::send::heap small;
     outcome first, second, later;
-    CHECK(s->async_send_heap(big, record(first)));
+    CHECK(s->async_send_heap(big.heap, record(first)));
     CHECK(s->async_send_heap(small, record(second)));
     CHECK(first.calls == 0);
     s->stop();
@@ -121,11 +126,9 @@ int test_close_lingers_then_cancels()
     auto pool = std::make_shared<spead2::thread_pool>(1);
     stalling_writer *w;
     auto s = make_stream(pool, w);
-    std::vector<std::uint8_t> payload(200 * 1024);
-    spead2::send::heap big;
-    big.add_item(0x1000, payload.data(), payload.size(), false);
+    big_heap big;
     outcome o;
-    s->async_send_heap(big, record(o));
+    s->async_send_heap(big.heap, record(o));
     auto start = std::chrono::steady_clock::now();
     s->close(100ms);
     auto waited = std::chrono::steady_clock::now() - start;

@@ -400,8 +400,10 @@ void define_async_send_methods(Class &cls)
                 return s.async_send(converted.refs.data(), converted.refs.size(), mode, std::move(callback), list);
             },
             py::arg("heaps"), py::arg("callback"), py::arg("mode"))
-        .def("flush", [](stream_type &s) { without_gil([&s] { s.flush(); }); },
-             "Block until every heap queued so far has completed.")
+        .def("flush", [](stream_type &s) {
+                 // Interruptible: a peer that stopped reading must not trap the caller.
+                 interruptible_wait([&s](auto timeout) { return s.flush_for(timeout); });
+             }, "Block until every heap queued so far has completed.")
         .def("process_callbacks", &stream_type::process_callbacks,
              "Run the callbacks of completed sends (waits for one if none is ready).");
 }

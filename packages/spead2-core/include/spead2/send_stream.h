@@ -168,6 +168,8 @@ public:
     void set_cnt_sequence(item_pointer_t next, item_pointer_t step);
     /// Block until every queued heap has completed.
     void flush();
+    /// Like flush(), for at most @a timeout; returns whether the stream is idle.
+    bool flush_for(std::chrono::steady_clock::duration timeout);
     /* Stop sending: a write waiting for the transport is cancelled (writer::cancel),
      * queued heaps fail with std::errc::operation_canceled (the heap being sent keeps
      * its error or the bytes already sent), and later sends are rejected with the same
