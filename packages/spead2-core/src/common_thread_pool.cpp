@@ -405,7 +405,15 @@ fd_watch::fd_watch(thread_pool &owner, int fd) : pool(owner.shared)
 
 fd_watch::~fd_watch()
 {
+    release();
+}
+
+void fd_watch::release()
+{
     cancel();
+    if (released)
+        return;
+    released = true;
     std::lock_guard<std::mutex> lock(pool->mutex);
     epoll_ctl(pool->epoll_fd, EPOLL_CTL_DEL, reg->fd, nullptr);
     pool->watches.erase(reg->id);

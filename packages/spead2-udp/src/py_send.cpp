@@ -186,13 +186,10 @@ std::pair<socket_address, file_descriptor> tcp_endpoint_socket(const endpoint_li
     if (endpoints.size() != 1)
         throw std::invalid_argument("endpoints must contain exactly one element");
     socket_address endpoint = socket_address::resolve(endpoints[0].first, endpoints[0].second);
-    socket_address interface;
+    socket_address interface;   // unspecified: let the OS choose
     if (!interface_address.empty())
         interface = socket_address::resolve(interface_address, 0);
-    else if (endpoint.is_v6())
-        interface = socket_address::resolve("::", 0);
-    file_descriptor fd = send::make_tcp_socket(endpoint, buffer_size,
-                                               interface_address.empty() ? socket_address() : interface);
+    file_descriptor fd = send::make_tcp_socket(endpoint, buffer_size, interface);
     return {endpoint, std::move(fd)};
 }
 

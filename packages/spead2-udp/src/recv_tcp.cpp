@@ -48,9 +48,11 @@ void tcp_reader::start()
 
 void tcp_reader::stop()
 {
-    accept_watch.cancel();   // once it returns, peer_watch is no longer being created
+    accept_watch.release();   // once it returns, peer_watch is no longer being created
+    acceptor.reset();
     if (peer_watch)
-        peer_watch->cancel();
+        peer_watch->release();
+    peer.reset();             // the peer sees the connection close, as with 4.x
 }
 
 void tcp_reader::accept_ready()

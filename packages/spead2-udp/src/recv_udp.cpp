@@ -98,7 +98,8 @@ void udp_reader::setup_batch()
 
 void udp_reader::start()
 {
-    post([this] { run(); });
+    // Every run() goes through the watch, so that stop() (cancel) can exclude it.
+    watch.async_wait(fd_event::readable, [this] { run(); });
 }
 
 void udp_reader::stop()
@@ -115,6 +116,9 @@ void udp_reader::stop()
         state.add_transport_dropped(std::uint32_t(meminfo[SK_MEMINFO_DROPS] - drops_seen));
         drops_seen = meminfo[SK_MEMINFO_DROPS];
     }
+    // Free the port now, as 4.x does, not when the stream object is collected.
+    watch.release();
+    socket.reset();
 }
 
 void udp_reader::process(const mmsghdr &message, stream::add_packet_state &state)

@@ -36,7 +36,7 @@ file_descriptor make_tcp_socket(const socket_address &endpoint, std::size_t buff
 {
     file_descriptor fd = make_socket(endpoint.family(), SOCK_STREAM);
     set_socket_buffer_size(fd.get(), SO_SNDBUF, buffer_size);
-    if (!interface.is_unspecified() || interface.family() != endpoint.family())
+    if (!interface.is_unspecified())
         bind_socket(fd.get(), interface);
     return fd;
 }

@@ -72,7 +72,8 @@ enum class fd_event : std::uint32_t
  *
  * At most one wait is pending at a time; its handler runs once, on a worker.  cancel()
  * gives the guarantee stream::stop() relies on: once it returns, no handler of this
- * watch is running or will run.  Destroy the watch before closing the descriptor.
+ * watch is running or will run.  Destroy or release() the watch before closing the
+ * descriptor: a closed descriptor's number may be reused by another watch.
  * The pool may be stopped first: the watch then simply never fires. */
 class SPEAD2_API fd_watch
 {
@@ -82,6 +83,7 @@ public:
 private:
     std::shared_ptr<thread_pool::state> pool;
     std::shared_ptr<registration> reg;
+    bool released = false;
 
 public:
     /// Throws std::system_error if epoll refuses @a fd (e.g. a regular file).
@@ -98,6 +100,10 @@ public:
      * that is running (other than the caller itself) to return.  Returns true if a
      * wait was pending.  Callable from any thread, including the handler. */
     bool cancel();
+    /* cancel(), then take the descriptor out of the pool's epoll set: it may then be
+     * closed (a reader's stop() closing its socket), and the watch is inert.  The
+     * destructor does this; idempotent. */
+    void release();
     int get_fd() const;
 };
 

@@ -31,7 +31,7 @@ public:
 };
 
 /* A socket for @a endpoint with SO_SNDBUF @a buffer_size, bound to @a interface
- * first unless it is unspecified. */
+ * first unless it is unspecified (0.0.0.0 or ::). */
 file_descriptor make_tcp_socket(const socket_address &endpoint, std::size_t buffer_size,
                                 const socket_address &interface);
 /// Connect, blocking the caller; throws std::system_error (e.g. ECONNREFUSED).
