@@ -11,6 +11,8 @@ Everything here uses loopback addresses only.
 from __future__ import annotations
 
 import asyncio
+import importlib.util
+import pathlib
 import socket
 import threading
 import time
@@ -21,6 +23,17 @@ import pytest
 import spead2
 import spead2.recv
 import spead2.send
+
+
+def _load_core_support():
+    path = pathlib.Path(__file__).resolve().parent.parent / "core" / "support.py"
+    spec = importlib.util.spec_from_file_location("spead2_tests_core_support", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_core_support = _load_core_support()
 
 #: Default timeout (seconds) of the helpers below.
 DEFAULT_TIMEOUT = 10.0
@@ -37,27 +50,8 @@ MATRIX_ID = 0x1002
 
 
 def run_in_thread(fn, *args, timeout: float = DEFAULT_TIMEOUT, **kwargs):
-    """Call ``fn(*args, **kwargs)`` in a daemon thread and return its result.
-
-    Fails the test if the call does not return within ``timeout`` seconds;
-    an exception raised by ``fn`` is re-raised in the caller.
-    """
-    result: dict = {}
-
-    def target():
-        try:
-            result["value"] = fn(*args, **kwargs)
-        except BaseException as exc:  # noqa: BLE001
-            result["exc"] = exc
-
-    thread = threading.Thread(target=target, daemon=True)
-    thread.start()
-    thread.join(timeout)
-    if thread.is_alive():
-        pytest.fail(f"{getattr(fn, '__name__', fn)} did not return within {timeout} s")
-    if "exc" in result:
-        raise result["exc"]
-    return result.get("value")
+    """``tests/core``'s ``run_in_thread`` with this suite's longer default timeout."""
+    return _core_support.run_in_thread(fn, *args, timeout=timeout, **kwargs)
 
 
 def run_async(coro_fn, *args, timeout: float = DEFAULT_TIMEOUT):
