@@ -62,14 +62,7 @@ void inproc_reader::run()
             {
                 if (state.is_stopped())
                     return;
-                packet_header packet;
-                packet_status status = decode_packet(packet, p.data.get(), p.size);
-                if (status == packet_status::ok && packet.total_length != p.size)
-                    status = packet_status::size_mismatch;
-                if (status == packet_status::ok)
-                    state.add_packet(packet);
-                else
-                    state.add_malformed(status);
+                state.add_datagram(p.data.get(), p.size);
             }
             if (drained)
             {

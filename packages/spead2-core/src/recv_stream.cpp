@@ -392,6 +392,20 @@ void stream::add_packet_state::add_malformed(packet_status status)
     log_info("packet rejected: {}", packet_status_message(status));
 }
 
+bool stream::add_packet_state::add_datagram(const std::uint8_t *data, std::size_t size)
+{
+    packet_header packet;
+    packet_status status = decode_packet(packet, data, size);
+    if (status == packet_status::ok && packet.total_length != size)
+        status = packet_status::size_mismatch;
+    if (status != packet_status::ok)
+    {
+        add_malformed(status);
+        return false;
+    }
+    return add_packet(packet);
+}
+
 void stream::add_packet_state::add_transport_dropped(std::uint64_t packets)
 {
     batch_stats[owner.transport_dropped_index] += packets;

@@ -8,10 +8,8 @@ fd_writer::fd_writer(thread_pool &pool, file_descriptor fd) : fd(std::move(fd)),
 {
 }
 
-fd_writer::~fd_writer()
-{
-    watch.cancel();
-}
+// Out of line, so that the class's type information lives in the core only.
+fd_writer::~fd_writer() = default;
 
 void fd_writer::fail_rest(transmit_packet *packets, std::size_t n, std::size_t next)
 {

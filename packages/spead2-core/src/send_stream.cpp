@@ -90,7 +90,7 @@ void stream::close(std::chrono::steady_clock::duration linger)
 {
     std::unique_lock<std::mutex> lock(mutex);
     std::uint64_t seen = batches_written;
-    while (!idle_cond.wait_for(lock, linger, [this] { return !active && queue.empty(); }))
+    while (!idle_cond.wait_for(lock, linger, [this] { return idle(); }))
     {
         std::uint64_t now = batches_written;
         if (now == seen)
@@ -379,13 +379,13 @@ void stream::batch_done()
 void stream::flush()
 {
     std::unique_lock<std::mutex> lock(mutex);
-    idle_cond.wait(lock, [this] { return !active && queue.empty(); });
+    idle_cond.wait(lock, [this] { return idle(); });
 }
 
 bool stream::flush_for(std::chrono::steady_clock::duration timeout)
 {
     std::unique_lock<std::mutex> lock(mutex);
-    return idle_cond.wait_for(lock, timeout, [this] { return !active && queue.empty(); });
+    return idle_cond.wait_for(lock, timeout, [this] { return idle(); });
 }
 
 } // namespace spead2::send

@@ -67,6 +67,20 @@ struct udp_options
     unsigned int interface_index = 0;
 };
 
+/// The ttl overloads are for multicast only, each with its family's way of choosing an interface.
+void check_multicast_endpoints(const std::vector<socket_address> &endpoints, const udp_options &options)
+{
+    for (const auto &e : endpoints)
+    {
+        if (options.by_index && !(e.is_v6() && e.is_multicast()))
+            throw std::invalid_argument("endpoint is not an IPv4 multicast address");   // sic: 4.x's message
+        if (!options.by_index && !options.interface_address.empty() && !(e.is_v4() && e.is_multicast()))
+            throw std::invalid_argument("endpoint is not an IPv4 multicast address");
+        if (!e.is_multicast())
+            throw std::invalid_argument("endpoint is not a multicast address");
+    }
+}
+
 template<typename T>
 std::shared_ptr<T> make_udp_stream(std::shared_ptr<thread_pool> pool, const endpoint_list &endpoint_names,
                                    const stream_config &config, const udp_options &options)
@@ -75,17 +89,8 @@ std::shared_ptr<T> make_udp_stream(std::shared_ptr<thread_pool> pool, const endp
         throw std::invalid_argument("Endpoint list must be non-empty");
     std::vector<socket_address> endpoints = resolve_all(endpoint_names);
     const bool ttl_overload = options.ttl >= 0;
-    for (const auto &e : endpoints)
-    {
-        if (!ttl_overload)
-            break;
-        if (options.by_index && !(e.is_v6() && e.is_multicast()))
-            throw std::invalid_argument("endpoint is not an IPv4 multicast address");   // sic: 4.x's message
-        if (!options.by_index && !options.interface_address.empty() && !(e.is_v4() && e.is_multicast()))
-            throw std::invalid_argument("endpoint is not an IPv4 multicast address");
-        if (!e.is_multicast())
-            throw std::invalid_argument("endpoint is not a multicast address");
-    }
+    if (ttl_overload)
+        check_multicast_endpoints(endpoints, options);
     file_descriptor socket = send::make_udp_send_socket(endpoints, options.buffer_size);
     if (ttl_overload)
     {
@@ -198,8 +203,7 @@ std::pair<socket_address, file_descriptor> tcp_endpoint_socket(const endpoint_li
 void register_send(py::module_ &m)
 {
     py::module_ send_module = public_submodule(m, "send", "spead2._spead2.send");
-    py::module_ core_send = py::module_::import("spead2_core._core").attr("send");
-    (void) core_send;   // the base class spead2.send.Stream must be registered first
+    py::module_::import("spead2_core._core");   // registers the base class spead2.send.Stream
 
     py::class_<udp_stream, send::stream, std::shared_ptr<udp_stream>> udp(
         send_module, "UdpStream", "Sends each heap as UDP datagrams to endpoints[substream_index].");

@@ -113,12 +113,19 @@ void udp_reader::stop()
         && meminfo[SK_MEMINFO_DROPS] != drops_seen)
     {
         stream::add_packet_state state(get_stream());
-        state.add_transport_dropped(std::uint32_t(meminfo[SK_MEMINFO_DROPS] - drops_seen));
-        drops_seen = meminfo[SK_MEMINFO_DROPS];
+        count_drops(meminfo[SK_MEMINFO_DROPS], state);
     }
     // Free the port now, as 4.x does, not when the stream object is collected.
     watch.release();
     socket.reset();
+}
+
+void udp_reader::count_drops(std::uint32_t total, stream::add_packet_state &state)
+{
+    // The kernel's counter is cumulative (and wraps): count what is new since last seen.
+    if (total != drops_seen)
+        state.add_transport_dropped(std::uint32_t(total - drops_seen));
+    drops_seen = total;
 }
 
 void udp_reader::process(const mmsghdr &message, stream::add_packet_state &state)
@@ -139,9 +146,7 @@ void udp_reader::process(const mmsghdr &message, stream::add_packet_state &state
         {
             std::uint32_t drops;
             std::memcpy(&drops, CMSG_DATA(c), sizeof(drops));
-            if (drops != drops_seen)
-                state.add_transport_dropped(std::uint32_t(drops - drops_seen));
-            drops_seen = drops;
+            count_drops(drops, state);
         }
     }
     if (message.msg_hdr.msg_flags & MSG_TRUNC)
@@ -157,14 +162,7 @@ void udp_reader::process(const mmsghdr &message, stream::add_packet_state &state
             state.add_malformed(packet_status::too_large);
             continue;
         }
-        packet_header packet;
-        packet_status status = decode_packet(packet, data + offset, size);
-        if (status == packet_status::ok && packet.total_length != size)
-            status = packet_status::size_mismatch;
-        if (status == packet_status::ok)
-            state.add_packet(packet);
-        else
-            state.add_malformed(status);
+        state.add_datagram(data + offset, size);
     }
 }
 

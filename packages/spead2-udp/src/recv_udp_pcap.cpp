@@ -113,14 +113,7 @@ void udp_pcap_file_reader::run()
         }
         if (raw != raw_packet_status::ok)
             continue;   // not UDP/IPv4 at all (e.g. UDP over IPv6, which "udp" also matches)
-        packet_header packet;
-        packet_status decoded = decode_packet(packet, datagram.payload, datagram.payload_size);
-        if (decoded == packet_status::ok && packet.total_length != datagram.payload_size)
-            decoded = packet_status::size_mismatch;
-        if (decoded == packet_status::ok)
-            state.add_packet(packet);
-        else
-            state.add_malformed(decoded);
+        state.add_datagram(datagram.payload, datagram.payload_size);
     }
     post([this] { run(); });
 }

@@ -269,6 +269,10 @@ public:
         bool is_stopped() const { return owner.stopped; }
         /// Feed one decoded packet. Returns false if it was rejected.
         bool add_packet(const packet_header &packet);
+        /* Decode and feed a packet that fills a whole datagram (or queue entry) of
+         * @a size bytes; one that does not decode, or whose size differs, is counted
+         * as malformed.  Returns true if the packet was decoded and accepted. */
+        bool add_datagram(const std::uint8_t *data, std::size_t size);
         /// Count (and log) a packet that failed decoding.
         void add_malformed(packet_status status);
         /// Count packets the transport reports it lost (its own drop counter's increase).

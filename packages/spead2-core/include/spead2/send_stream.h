@@ -136,6 +136,7 @@ private:
     std::atomic<std::uint64_t> batches_written{0};  ///< progress, for the destructor's linger
 
     void run();
+    bool idle() const { return !active && queue.empty(); }   ///< with mutex held
     void fill_batch(group &g);
     void batch_done();
     bool more_queued();

@@ -39,6 +39,7 @@ private:
     void setup_batch();
     void run();
     void process(const mmsghdr &message, stream::add_packet_state &state);
+    void count_drops(std::uint32_t total, stream::add_packet_state &state);
 
 public:
     /* A socket bound to @a endpoint; a multicast endpoint is also joined, IPv4 on
