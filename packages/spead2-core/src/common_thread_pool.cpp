@@ -13,6 +13,7 @@
 #include <unordered_map>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 #include <spead2/common_logging.h>
 #include <spead2/common_thread_pool.h>
@@ -312,6 +313,9 @@ thread_pool::thread_pool(int num_threads, const std::vector<int> &affinity)
         {
             int core = affinity.empty() ? -1 : affinity[i % affinity.size()];
             workers.emplace_back([shared = shared, core] {
+                /* Timers pace send streams in bursts tens of microseconds apart; the
+                 * default timer slack (50 us) would let each wait overshoot by that. */
+                prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
                 if (core >= 0)
                     set_affinity(core);
                 shared->run();
