@@ -21,6 +21,7 @@ import spead2
 import spead2.recv
 import spead2.send
 import udp_support
+from pcap_support import LINKTYPE_ETHERNET, PcapWriter
 from udp_support import simple_heap, simple_value
 
 if not hasattr(spead2.recv.Stream, "add_udp_pcap_file_reader"):
@@ -29,7 +30,6 @@ if not hasattr(spead2.recv.Stream, "add_udp_pcap_file_reader"):
 TIMEOUT = 10.0
 drain = functools.partial(udp_support.drain, timeout=TIMEOUT)
 
-LINKTYPE_ETHERNET = 1
 LINKTYPE_LINUX_SLL = 113
 SRC = "10.0.0.1"  # addresses inside the file only: nothing is sent anywhere
 DST = "10.0.0.2"
@@ -67,26 +67,6 @@ def ethernet(ip: bytes, ethertype: int = 0x0800) -> bytes:
 def linux_sll(ip: bytes, protocol: int = 0x0800) -> bytes:
     # packet type 0 (to us), ARPHRD_ETHER, 6-byte address padded to 8, protocol
     return struct.pack("!HHH8sH", 0, 1, 6, bytes.fromhex("020000000001") + b"\0\0", protocol) + ip
-
-
-class PcapWriter:
-    """Classic pcap file: microsecond (or nanosecond) timestamps, little or big endian."""
-
-    def __init__(self, linktype: int = LINKTYPE_ETHERNET, nanosecond: bool = False,
-                 byteorder: str = "<", snaplen: int = 65535) -> None:
-        self.order = byteorder
-        magic = 0xA1B23C4D if nanosecond else 0xA1B2C3D4
-        self.data = bytearray(struct.pack(f"{byteorder}IHHiIII", magic, 2, 4, 0, 0, snaplen, linktype))
-        self.time = 1_700_000_000
-
-    def add(self, frame: bytes, caplen: int | None = None) -> None:
-        captured = frame if caplen is None else frame[:caplen]
-        self.time += 1
-        self.data += struct.pack(f"{self.order}IIII", self.time, 0, len(captured), len(frame)) + captured
-
-    def write(self, path) -> str:
-        path.write_bytes(bytes(self.data))
-        return str(path)
 
 
 def frame_for(linktype: int):

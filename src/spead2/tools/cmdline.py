@@ -171,7 +171,7 @@ class SharedOptions(_Options):
         if self.use_ibv and self._protocol.tcp:
             parser.error("--ibv and --tcp are incompatible")
         if self.threads < 1:
-            parser.error("--threads must be at least 1")
+            parser.error(f"--{self._dest('threads').replace('_', '-')} must be at least 1")
 
     def make_thread_pool(self) -> spead2.ThreadPool:
         """A thread pool of ``threads`` workers.

@@ -144,7 +144,7 @@ class StreamReport:
             while self.args.max_heaps is None or num_heaps < self.args.max_heaps:
                 try:
                     heap = await self.stream.get()
-                except (spead2.Stopped, asyncio.CancelledError):
+                except (spead2.Stopped, asyncio.CancelledError):  # ended, Ctrl-C, or cancelled
                     lines = [f"Shutting down stream {self.name} after {num_heaps} heaps"]
                     lines += [f"{key}: {value}" for key, value in self.stream.stats.items()]
                     if self.display is not None:
@@ -167,38 +167,52 @@ async def show_live_stats(display: LiveDisplay, reports: list[StreamReport], int
 
 async def run(args: argparse.Namespace, receiver: cmdline.ReceiverOptions) -> None:
     """Build the streams and run them until each ends; SIGINT stops them all."""
-    thread_pool = receiver.make_thread_pool()
-    groups = [args.source] if args.joint else [[source] for source in args.source]
-    display = LiveDisplay() if args.stats_interval is not None else None
-    reports = []
-    for sources in groups:
-        stream = spead2.recv.asyncio.Stream(
-            thread_pool, receiver.make_stream_config(), receiver.make_ring_stream_config()
-        )
-        try:
-            receiver.add_readers(stream, sources, allow_pcap=True)
-        except BaseException:
-            stream.stop()
-            for report in reports:
-                report.stream.stop()
-            raise
-        reports.append(StreamReport(sources[0], stream, args, display))
-
-    tasks = [asyncio.ensure_future(report.run()) for report in reports]
     loop = asyncio.get_running_loop()
+    streams: list[spead2.recv.asyncio.Stream] = []
+    interrupted = False
 
     def interrupt() -> None:
-        for task in tasks:
-            task.cancel()
+        nonlocal interrupted
+        interrupted = True
+        for stream in streams:
+            stream.stop()  # each report drains its ring, then prints its summary
 
+    # Installed before the readers bind: a Ctrl-C as soon as the ports are open (or
+    # while later sources are being opened) still stops every stream cleanly.
     loop.add_signal_handler(signal.SIGINT, interrupt)
+    try:
+        thread_pool = receiver.make_thread_pool()
+        groups = [args.source] if args.joint else [[source] for source in args.source]
+        display = LiveDisplay() if args.stats_interval is not None else None
+        reports = []
+        try:
+            for sources in groups:
+                stream = spead2.recv.asyncio.Stream(
+                    thread_pool, receiver.make_stream_config(), receiver.make_ring_stream_config()
+                )
+                streams.append(stream)
+                receiver.add_readers(stream, sources, allow_pcap=True)
+                reports.append(StreamReport(sources[0], stream, args, display))
+        except BaseException:
+            for stream in streams:
+                stream.stop()
+            raise
+        if interrupted:
+            interrupt()
+        await run_reports(reports, display, args.stats_interval)
+    finally:
+        loop.remove_signal_handler(signal.SIGINT)
+
+
+async def run_reports(reports: list[StreamReport], display: LiveDisplay | None, interval: float | None) -> None:
+    """Run every stream's report until each stream ends, with the live display if any."""
+    tasks = [asyncio.ensure_future(report.run()) for report in reports]
     live = None
-    if display is not None:
-        live = asyncio.ensure_future(show_live_stats(display, reports, args.stats_interval))
+    if display is not None and interval is not None:
+        live = asyncio.ensure_future(show_live_stats(display, reports, interval))
     try:
         await asyncio.gather(*tasks, return_exceptions=True)
     finally:
-        loop.remove_signal_handler(signal.SIGINT)
         if live is not None:
             live.cancel()
     for task in tasks:

@@ -1,0 +1,1240 @@
+"""Option parsing of the command-line tools (spec section 8).
+
+Covers, without any network traffic or running a tool's main loop:
+
+* the defaults of every option of ``spead2_send.py``, ``spead2_recv.py`` and
+  ``spead2_bench.py master`` (including the transport-dependent buffer and packet
+  defaults), checked both in the argparse namespace and in the options objects;
+* that every option parses to the right attribute, value and type (``--rate-method``
+  case-insensitively, ``--affinity`` through ``parse_range_list``) and the metavars
+  shown by ``--help``;
+* validation errors: exit status 2 through ``parser.error`` with the spec's message;
+* the absence of the ibverbs options (no ibverbs plugin is installed here);
+* the renames of ``spead2_bench.py master``, the receiver settings it forces and the
+  JSON ``start`` command it sends to the agent; ``to_dict``/``update``;
+* ``parse_endpoint``, ``parse_rate_method``, ``log_level``;
+* ``make_thread_pool`` (affinity rotation, with a fake ``spead2.ThreadPool``);
+* the receiver's and sender's ``make_stream_config``, ``make_ring_stream_config``
+  and ``make_flavour``;
+* ``ReceiverOptions.add_readers`` against fake streams (UDP, multicast, TCP, pcap);
+* ``--help`` of each installed console script.
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import spead2
+import spead2.recv
+import spead2.send
+import spead2.send.asyncio
+from spead2.tools import bench_asyncio, cmdline, recv_asyncio, send_asyncio
+
+RECV_UDP_BUFFER = 8388608
+RECV_UDP_PACKET = 9200
+RECV_TCP_BUFFER = 212992
+RECV_TCP_PACKET = 65536
+SEND_UDP_BUFFER = 524288
+SEND_TCP_BUFFER = 212992
+
+IBV_ATTRS = ("ibv", "ibv_vector", "ibv_max_poll")
+
+
+# --------------------------------------------------------------------------
+# Helpers
+# --------------------------------------------------------------------------
+
+
+def parse_error(capsys: pytest.CaptureFixture[str], get_args, argv: list[str]) -> str:
+    """Run ``get_args(argv)``, require exit status 2 and return stderr."""
+    with pytest.raises(SystemExit) as excinfo:
+        get_args(argv)
+    assert excinfo.value.code == 2
+    return capsys.readouterr().err
+
+
+def help_text(capsys: pytest.CaptureFixture[str], get_args, argv: list[str]) -> str:
+    """Run ``get_args(argv + ["--help"])``, require exit status 0 and return stdout."""
+    with pytest.raises(SystemExit) as excinfo:
+        get_args(argv + ["--help"])
+    assert excinfo.value.code in (0, None)
+    return capsys.readouterr().out
+
+
+def option_strings(text: str) -> set[str]:
+    """All ``--flag`` strings of the usage block of a help text (the help strings may
+    mention other flags, e.g. "relative to --rate")."""
+    usage = text.split("\n\n")[0]
+    assert usage.startswith("usage:")
+    return set(re.findall(r"(?<![\w-])--[A-Za-z][\w-]*", usage))
+
+
+class FakeStream:
+    """Records the reader calls ``add_readers`` makes."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, tuple]] = []
+
+    def add_udp_reader(self, *args, **kwargs):
+        assert not kwargs
+        self.calls.append(("add_udp_reader", args))
+
+    def add_tcp_reader(self, *args, **kwargs):
+        assert not kwargs
+        self.calls.append(("add_tcp_reader", args))
+
+    def add_udp_pcap_file_reader(self, *args, **kwargs):
+        assert not kwargs
+        self.calls.append(("add_udp_pcap_file_reader", args))
+
+
+class FakeStreamNoPcap:
+    """A stream of a build without pcap support."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, tuple]] = []
+
+    def add_udp_reader(self, *args):
+        self.calls.append(("add_udp_reader", args))
+
+
+# --------------------------------------------------------------------------
+# Environment: no ibverbs plugin here
+# --------------------------------------------------------------------------
+
+
+def test_no_ibverbs_plugin() -> None:
+    assert not hasattr(spead2.recv.Stream, "add_udp_ibv_reader")
+    assert cmdline._HAVE_IBV is False
+
+
+# --------------------------------------------------------------------------
+# 1. Defaults
+# --------------------------------------------------------------------------
+
+
+def test_send_defaults() -> None:
+    args, sender = send_asyncio.get_args(["localhost:8888"])
+    assert isinstance(sender, cmdline.SenderOptions)
+    assert args.destination == [("localhost", 8888)]
+    # Data and output options
+    assert args.heap_size == 4194304
+    assert args.items == 1
+    assert args.dtype == np.dtype("<c8")
+    assert args.heaps is None
+    assert args.log == "INFO"
+    assert args.stats_interval is None
+    assert args.descriptors is None
+    # Protocol options
+    assert args.tcp is False
+    assert args.pyspead is False
+    # Sender options, in the namespace ...
+    assert args.addr_bits == 40
+    assert args.packet == 1472
+    assert args.burst == 65536
+    assert args.burst_rate_ratio == 1.05
+    assert args.max_heaps == 4
+    assert args.rate_method is spead2.send.RateMethod.AUTO
+    assert args.rate == 0.0
+    assert args.ttl is None
+    assert args.buffer is None  # filled in on the options object, per transport
+    assert args.bind is None
+    assert args.affinity is None
+    assert args.threads == 1
+    # ... and on the options object
+    assert sender.addr_bits == 40
+    assert sender.packet == 1472
+    assert sender.burst == 65536
+    assert sender.burst_rate_ratio == 1.05
+    assert sender.max_heaps == 4
+    assert sender.rate_method is spead2.send.RateMethod.AUTO
+    assert sender.rate == 0.0
+    assert sender.ttl is None
+    assert sender.buffer == spead2.send.asyncio.UdpStream.DEFAULT_BUFFER_SIZE == SEND_UDP_BUFFER
+    assert sender.bind is None
+    assert sender.affinity is None
+    assert sender.threads == 1
+    assert sender.use_ibv is False
+    assert sender.to_dict() == {
+        "buffer": SEND_UDP_BUFFER,
+        "bind": None,
+        "threads": 1,
+        "affinity": None,
+        "addr_bits": 40,
+        "packet": 1472,
+        "burst": 65536,
+        "burst_rate_ratio": 1.05,
+        "max_heaps": 4,
+        "rate_method": spead2.send.RateMethod.AUTO,
+        "rate": 0.0,
+        "ttl": None,
+    }
+
+
+def test_send_defaults_match_library_constants() -> None:
+    _, sender = send_asyncio.get_args(["h:1"])
+    assert sender.addr_bits == spead2.Flavour().heap_address_bits
+    assert sender.packet == spead2.send.StreamConfig.DEFAULT_MAX_PACKET_SIZE
+    assert sender.burst == spead2.send.StreamConfig.DEFAULT_BURST_SIZE
+    assert sender.burst_rate_ratio == spead2.send.StreamConfig.DEFAULT_BURST_RATE_RATIO
+    assert sender.max_heaps == spead2.send.StreamConfig.DEFAULT_MAX_HEAPS
+    assert sender.rate_method == spead2.send.StreamConfig.DEFAULT_RATE_METHOD
+
+
+def test_send_tcp_buffer_default() -> None:
+    args, sender = send_asyncio.get_args(["--tcp", "localhost:8888"])
+    assert args.tcp is True
+    assert sender.buffer == spead2.send.asyncio.TcpStream.DEFAULT_BUFFER_SIZE == SEND_TCP_BUFFER
+    assert sender.packet == 1472
+
+
+@pytest.mark.parametrize("extra", [[], ["--tcp"]])
+def test_send_explicit_buffer_wins(extra: list[str]) -> None:
+    _, sender = send_asyncio.get_args(extra + ["--buffer", "12345", "h:1"])
+    assert sender.buffer == 12345
+
+
+def test_recv_defaults() -> None:
+    args, receiver = recv_asyncio.get_args(["8888"])
+    assert isinstance(receiver, cmdline.ReceiverOptions)
+    assert args.source == ["8888"]
+    assert args.log == "INFO"
+    assert args.values is False
+    assert args.descriptors is False
+    assert args.stats_interval is None
+    assert args.max_heaps is None
+    assert args.joint is False
+    assert args.tcp is False
+    assert args.pyspead is False
+    # Namespace
+    assert args.memcpy_nt is False
+    assert args.concurrent_heaps == 4
+    assert args.substreams == 1
+    assert args.ring_heaps == 4
+    assert args.mem_pool is False
+    assert args.mem_lower == 16384
+    assert args.mem_upper == 33554432
+    assert args.mem_max_free == 12
+    assert args.mem_initial == 8
+    assert args.packet is None
+    assert args.buffer is None
+    assert args.bind is None
+    assert args.affinity is None
+    assert args.threads == 1
+    # Options object (transport defaults filled in)
+    assert receiver.memcpy_nt is False
+    assert receiver.concurrent_heaps == 4 == spead2.recv.StreamConfig.DEFAULT_MAX_HEAPS
+    assert receiver.substreams == 1
+    assert receiver.ring_heaps == 4 == spead2.recv.RingStreamConfig.DEFAULT_HEAPS
+    assert receiver.mem_pool is False
+    assert receiver.mem_lower == 16384
+    assert receiver.mem_upper == 33554432
+    assert receiver.mem_max_free == 12
+    assert receiver.mem_initial == 8
+    assert receiver.packet == RECV_UDP_PACKET == spead2.recv.Stream.DEFAULT_UDP_MAX_SIZE
+    assert receiver.buffer == RECV_UDP_BUFFER == spead2.recv.Stream.DEFAULT_UDP_BUFFER_SIZE
+    assert receiver.bind is None
+    assert receiver.affinity is None
+    assert receiver.threads == 1
+    assert receiver.use_ibv is False
+    assert receiver.to_dict() == {
+        "buffer": RECV_UDP_BUFFER,
+        "bind": None,
+        "threads": 1,
+        "affinity": None,
+        "memcpy_nt": False,
+        "concurrent_heaps": 4,
+        "substreams": 1,
+        "ring_heaps": 4,
+        "mem_pool": False,
+        "mem_lower": 16384,
+        "mem_upper": 33554432,
+        "mem_max_free": 12,
+        "mem_initial": 8,
+        "packet": RECV_UDP_PACKET,
+    }
+
+
+def test_recv_tcp_defaults() -> None:
+    args, receiver = recv_asyncio.get_args(["--tcp", "8888"])
+    assert args.tcp is True
+    assert receiver.buffer == RECV_TCP_BUFFER == spead2.recv.Stream.DEFAULT_TCP_BUFFER_SIZE
+    assert receiver.packet == RECV_TCP_PACKET == spead2.recv.Stream.DEFAULT_TCP_MAX_SIZE
+
+
+@pytest.mark.parametrize("extra", [[], ["--tcp"]])
+def test_recv_explicit_buffer_and_packet_win(extra: list[str]) -> None:
+    _, receiver = recv_asyncio.get_args(extra + ["--buffer", "4096", "--packet", "1500", "8888"])
+    assert receiver.buffer == 4096
+    assert receiver.packet == 1500
+
+
+def test_bench_master_defaults() -> None:
+    args, protocol, sender, receiver = bench_asyncio.get_args(["master", "remote:8888"])
+    assert args.command == "master"
+    assert args.endpoint == ("remote", 8888)
+    assert args.log == "INFO"
+    assert args.quiet is False
+    assert args.heap_size == 4194304
+    assert args.multicast is None
+    # Protocol
+    assert isinstance(protocol, cmdline.ProtocolOptions)
+    assert protocol.tcp is False
+    assert protocol.pyspead is False
+    assert args.pyspead is False
+    # Sender: as spead2_send.py
+    assert isinstance(sender, cmdline.SenderOptions)
+    assert sender.addr_bits == 40
+    assert sender.packet == 1472
+    assert sender.burst == 65536
+    assert sender.burst_rate_ratio == 1.05
+    assert sender.max_heaps == 4
+    assert sender.rate_method is spead2.send.RateMethod.AUTO
+    assert sender.rate == 0.0
+    assert sender.ttl is None
+    assert sender.buffer == SEND_UDP_BUFFER
+    assert sender.bind is None
+    assert sender.affinity is None
+    assert sender.threads == 1
+    # Receiver: as spead2_recv.py, but with the forced memory pool
+    assert isinstance(receiver, cmdline.ReceiverOptions)
+    assert receiver.memcpy_nt is False
+    assert receiver.concurrent_heaps == 4
+    assert receiver.substreams == 1
+    assert receiver.ring_heaps == 4
+    assert receiver.mem_max_free == 12
+    assert receiver.mem_initial == 8
+    assert receiver.packet == RECV_UDP_PACKET
+    assert receiver.buffer == RECV_UDP_BUFFER
+    assert receiver.bind is None
+    assert receiver.affinity is None
+    assert receiver.threads == 1
+    assert receiver.mem_pool is True
+    assert receiver.mem_lower == 4194304
+    assert receiver.mem_upper == 4194304 + 1024
+    # Renamed options in the namespace
+    assert args.send_buffer is None
+    assert args.send_bind is None
+    assert getattr(args, "send-affinity") is None
+    assert getattr(args, "send-threads") == 1
+    assert args.recv_buffer is None
+    assert args.recv_bind is None
+    assert getattr(args, "recv-affinity") is None
+    assert getattr(args, "recv-threads") == 1
+    assert args.packet is None
+    # Options that are not exposed (or renamed away)
+    for name in ("tcp", "rate", "mem_pool", "mem_lower", "mem_upper", "buffer", "bind", "affinity", "threads",
+                 "send_affinity", "send_threads", "recv_affinity", "recv_threads"):
+        assert not hasattr(args, name), name
+
+
+def test_bench_agent() -> None:
+    args, protocol, sender, receiver = bench_asyncio.get_args(["agent", "8888"])
+    assert args.command == "agent"
+    assert args.port == 8888
+    assert args.log == "INFO"
+    assert protocol is None and sender is None and receiver is None
+
+
+# --------------------------------------------------------------------------
+# 2. Every option parses to the right attribute
+# --------------------------------------------------------------------------
+
+
+def test_send_all_options() -> None:
+    args, sender = send_asyncio.get_args([
+        "--heap-size", "1000", "--items", "3", "--dtype", ">u2", "--heaps", "7",
+        "--log", "debug", "--stats-interval", "0.5",
+        "--pyspead", "--addr-bits", "48", "--packet", "9000", "--burst", "1000",
+        "--burst-rate-ratio", "1.5", "--max-heaps", "9", "--rate-method", "sw", "--rate", "2.5",
+        "--ttl", "3", "--buffer", "100000", "--bind", "127.0.0.1", "--affinity", "0-2,5",
+        "--threads", "3", "--descriptors", "10",
+        "a.example:1", "[::1]:2", "10.0.0.1:3",
+    ])
+    assert args.destination == [("a.example", 1), ("::1", 2), ("10.0.0.1", 3)]
+    assert args.heap_size == 1000 and type(args.heap_size) is int
+    assert args.items == 3
+    assert args.dtype == np.dtype(">u2")
+    assert args.heaps == 7
+    assert args.log == "debug"
+    assert args.stats_interval == 0.5 and type(args.stats_interval) is float
+    assert args.descriptors == 10
+    assert args.tcp is False
+    assert args.pyspead is True
+    assert sender.addr_bits == 48 and type(sender.addr_bits) is int
+    assert sender.packet == 9000
+    assert sender.burst == 1000
+    assert sender.burst_rate_ratio == 1.5 and type(sender.burst_rate_ratio) is float
+    assert sender.max_heaps == 9
+    assert sender.rate_method is spead2.send.RateMethod.SW
+    assert sender.rate == 2.5 and type(sender.rate) is float
+    assert sender.ttl == 3
+    assert sender.buffer == 100000
+    assert sender.bind == "127.0.0.1"
+    assert sender.affinity == [0, 1, 2, 5]
+    assert sender.threads == 3
+
+
+def test_send_integer_rate_is_float() -> None:
+    _, sender = send_asyncio.get_args(["--rate", "10", "h:1"])
+    assert sender.rate == 10.0 and type(sender.rate) is float
+
+
+@pytest.mark.parametrize(
+    "name, expected",
+    [
+        ("sw", spead2.send.RateMethod.SW),
+        ("SW", spead2.send.RateMethod.SW),
+        ("Sw", spead2.send.RateMethod.SW),
+        ("hw", spead2.send.RateMethod.HW),
+        ("HW", spead2.send.RateMethod.HW),
+        ("auto", spead2.send.RateMethod.AUTO),
+        ("AuTo", spead2.send.RateMethod.AUTO),
+    ],
+)
+def test_send_rate_method_case_insensitive(name: str, expected: spead2.send.RateMethod) -> None:
+    args, sender = send_asyncio.get_args(["--rate-method", name, "h:1"])
+    assert args.rate_method is expected
+    assert sender.rate_method is expected
+
+
+def test_recv_all_options() -> None:
+    args, receiver = recv_asyncio.get_args([
+        "--log", "warning", "--values", "--descriptors", "--stats-interval", "2",
+        "--max-heaps", "5", "--joint", "--tcp", "--pyspead", "--memcpy-nt",
+        "--concurrent-heaps", "8", "--substreams", "3", "--ring-heaps", "6",
+        "--mem-pool", "--mem-lower", "100", "--mem-upper", "200", "--mem-max-free", "5",
+        "--mem-initial", "2", "--packet", "1500", "--buffer", "4096", "--bind", "127.0.0.1",
+        "--affinity", "1,3", "--threads", "2",
+        "1234", "host:5678", "file.pcap",
+    ])
+    assert args.source == ["1234", "host:5678", "file.pcap"]
+    assert args.log == "warning"
+    assert args.values is True
+    assert args.descriptors is True
+    assert args.stats_interval == 2.0 and type(args.stats_interval) is float
+    assert args.max_heaps == 5
+    assert args.joint is True
+    assert args.tcp is True
+    assert args.pyspead is True
+    assert receiver.memcpy_nt is True
+    assert receiver.concurrent_heaps == 8
+    assert receiver.substreams == 3
+    assert receiver.ring_heaps == 6
+    assert receiver.mem_pool is True
+    assert receiver.mem_lower == 100
+    assert receiver.mem_upper == 200
+    assert receiver.mem_max_free == 5
+    assert receiver.mem_initial == 2
+    assert receiver.packet == 1500
+    assert receiver.buffer == 4096
+    assert receiver.bind == "127.0.0.1"
+    assert receiver.affinity == [1, 3]
+    assert receiver.threads == 2
+
+
+def test_recv_affinity_range() -> None:
+    _, receiver = recv_asyncio.get_args(["--affinity", "0-2,5", "8888"])
+    assert receiver.affinity == [0, 1, 2, 5]
+
+
+def test_bench_master_all_options() -> None:
+    args, protocol, sender, receiver = bench_asyncio.get_args([
+        "--log", "error", "master", "--quiet", "--heap-size", "1000",
+        "--multicast", "239.1.2.3:7000", "--pyspead",
+        "--addr-bits", "48", "--burst", "2000", "--burst-rate-ratio", "1.2", "--max-heaps", "6",
+        "--rate-method", "hw", "--ttl", "4",
+        "--send-buffer", "1111", "--send-bind", "10.0.0.1", "--send-affinity", "1-2", "--send-threads", "2",
+        "--memcpy-nt", "--concurrent-heaps", "7", "--substreams", "2", "--ring-heaps", "5",
+        "--mem-max-free", "3", "--mem-initial", "1", "--packet", "8000",
+        "--recv-buffer", "2222", "--recv-bind", "10.0.0.2", "--recv-affinity", "3", "--recv-threads", "4",
+        "host:9999",
+    ])
+    assert args.log == "error"
+    assert args.quiet is True
+    assert args.heap_size == 1000
+    assert args.multicast == "239.1.2.3:7000"
+    assert args.endpoint == ("host", 9999)
+    assert protocol.pyspead is True
+    assert protocol.tcp is False
+    # Sender
+    assert sender.addr_bits == 48
+    assert sender.burst == 2000
+    assert sender.burst_rate_ratio == 1.2
+    assert sender.max_heaps == 6
+    assert sender.rate_method is spead2.send.RateMethod.HW
+    assert sender.ttl == 4
+    assert sender.buffer == 1111
+    assert sender.bind == "10.0.0.1"
+    assert sender.affinity == [1, 2]
+    assert sender.threads == 2
+    assert sender.packet == 8000  # --packet also sets the sender's packet size
+    assert sender.rate == 0.0
+    # Receiver
+    assert receiver.memcpy_nt is True
+    assert receiver.concurrent_heaps == 7
+    assert receiver.substreams == 2
+    assert receiver.ring_heaps == 5
+    assert receiver.mem_max_free == 3
+    assert receiver.mem_initial == 1
+    assert receiver.packet == 8000
+    assert receiver.buffer == 2222
+    assert receiver.bind == "10.0.0.2"
+    assert receiver.affinity == [3]
+    assert receiver.threads == 4
+    assert receiver.mem_pool is True
+    assert receiver.mem_lower == 1000
+    assert receiver.mem_upper == 2024
+    # Dest names of the renamed options
+    assert args.send_buffer == 1111
+    assert args.send_bind == "10.0.0.1"
+    assert getattr(args, "send-affinity") == [1, 2]
+    assert getattr(args, "send-threads") == 2
+    assert args.recv_buffer == 2222
+    assert args.recv_bind == "10.0.0.2"
+    assert getattr(args, "recv-affinity") == [3]
+    assert getattr(args, "recv-threads") == 4
+
+
+# --------------------------------------------------------------------------
+# Metavars and options shown by --help
+# --------------------------------------------------------------------------
+
+
+def test_send_help_metavars(capsys: pytest.CaptureFixture[str]) -> None:
+    text = help_text(capsys, send_asyncio.get_args, [])
+    for usage in [
+        "HOST:PORT", "--heap-size BYTES", "--items ITEMS", "--dtype DTYPE", "--heaps HEAPS", "--log LEVEL",
+        "--addr-bits ADDR_BITS", "--packet PACKET", "--burst BYTES", "--burst-rate-ratio RATIO",
+        "--max-heaps HEAPS", "--rate-method METHOD", "--rate Gb/s", "--ttl TTL", "--buffer BUFFER",
+        "--bind BIND", "--affinity AFFINITY", "--threads THREADS", "--descriptors DESCRIPTORS",
+        "--stats-interval SECONDS",
+    ]:
+        assert usage in text, usage
+    flags = option_strings(text)
+    assert {"--tcp", "--pyspead"} <= flags
+    assert not {"--ibv", "--ibv-vector", "--ibv-max-poll"} & flags
+
+
+def test_recv_help_metavars(capsys: pytest.CaptureFixture[str]) -> None:
+    text = help_text(capsys, recv_asyncio.get_args, [])
+    for usage in [
+        "--log LEVEL", "--max-heaps MAX_HEAPS", "--concurrent-heaps CONCURRENT_HEAPS",
+        "--substreams SUBSTREAMS", "--ring-heaps RING_HEAPS", "--mem-lower MEM_LOWER",
+        "--mem-upper MEM_UPPER", "--mem-max-free MEM_MAX_FREE", "--mem-initial MEM_INITIAL",
+        "--packet PACKET", "--buffer BUFFER", "--bind BIND", "--affinity AFFINITY", "--threads THREADS",
+        "--stats-interval SECONDS",
+    ]:
+        assert usage in text, usage
+    flags = option_strings(text)
+    assert {"--values", "--descriptors", "--joint", "--tcp", "--pyspead", "--memcpy-nt", "--mem-pool"} <= flags
+    assert not {"--ibv", "--ibv-vector", "--ibv-max-poll"} & flags
+
+
+def test_bench_master_help_renames(capsys: pytest.CaptureFixture[str]) -> None:
+    text = help_text(capsys, bench_asyncio.get_args, ["master"])
+    for usage in [
+        "HOST:PORT", "--heap-size BYTES", "--multicast ADDRESS",
+        "--addr-bits ADDR_BITS", "--burst BYTES", "--burst-rate-ratio RATIO", "--max-heaps HEAPS",
+        "--rate-method METHOD", "--ttl TTL",
+        "--send-buffer SEND_BUFFER", "--send-bind SEND_BIND",
+        "--send-affinity SEND-AFFINITY", "--send-threads SEND-THREADS",
+        "--concurrent-heaps CONCURRENT_HEAPS", "--substreams SUBSTREAMS", "--ring-heaps RING_HEAPS",
+        "--mem-max-free MEM_MAX_FREE", "--mem-initial MEM_INITIAL", "--packet PACKET",
+        "--recv-buffer RECV_BUFFER", "--recv-bind RECV_BIND",
+        "--recv-affinity RECV-AFFINITY", "--recv-threads RECV-THREADS",
+    ]:
+        assert usage in text, usage
+    flags = option_strings(text)
+    assert {"--quiet", "--pyspead", "--memcpy-nt"} <= flags
+    absent = {
+        "--tcp", "--rate", "--mem-pool", "--mem-lower", "--mem-upper", "--buffer", "--bind", "--affinity",
+        "--threads", "--ibv", "--send-ibv", "--send-ibv-vector", "--send-ibv-max-poll", "--recv-ibv",
+        "--recv-ibv-vector", "--recv-ibv-max-poll", "--send-packet", "--send-rate",
+    }
+    assert not absent & flags, absent & flags
+
+
+def test_bench_top_level_help(capsys: pytest.CaptureFixture[str]) -> None:
+    text = help_text(capsys, bench_asyncio.get_args, [])
+    assert "master" in text and "agent" in text
+    assert "--log LEVEL" in text
+
+
+# --------------------------------------------------------------------------
+# 3. Validation errors
+# --------------------------------------------------------------------------
+
+
+def test_send_tcp_single_destination(capsys: pytest.CaptureFixture[str]) -> None:
+    err = parse_error(capsys, send_asyncio.get_args, ["--tcp", "a:1", "b:2"])
+    assert "only one destination is supported with TCP" in err
+    # A single destination is fine with TCP, several are fine with UDP.
+    args, _ = send_asyncio.get_args(["--tcp", "a:1"])
+    assert args.destination == [("a", 1)]
+    args, _ = send_asyncio.get_args(["a:1", "b:2"])
+    assert args.destination == [("a", 1), ("b", 2)]
+
+
+@pytest.mark.parametrize("destination", ["8888", "localhost", "host:port", "host:"])
+def test_send_bad_destination(capsys: pytest.CaptureFixture[str], destination: str) -> None:
+    err = parse_error(capsys, send_asyncio.get_args, [destination])
+    assert "invalid parse_endpoint value" in err
+    assert repr(destination) in err
+
+
+def test_send_missing_destination(capsys: pytest.CaptureFixture[str]) -> None:
+    err = parse_error(capsys, send_asyncio.get_args, [])
+    assert "required" in err
+
+
+def test_recv_missing_source(capsys: pytest.CaptureFixture[str]) -> None:
+    err = parse_error(capsys, recv_asyncio.get_args, [])
+    assert "required" in err
+
+
+@pytest.mark.parametrize(
+    "get_args, argv",
+    [
+        (send_asyncio.get_args, ["--rate-method", "fast", "h:1"]),
+        (send_asyncio.get_args, ["--rate-method", "", "h:1"]),
+        (bench_asyncio.get_args, ["master", "--rate-method", "soft", "h:1"]),
+    ],
+)
+def test_bad_rate_method(capsys: pytest.CaptureFixture[str], get_args, argv: list[str]) -> None:
+    err = parse_error(capsys, get_args, argv)
+    assert "invalid parse_rate_method value" in err
+    assert "--rate-method" in err
+
+
+@pytest.mark.parametrize(
+    "get_args, argv, flag",
+    [
+        (send_asyncio.get_args, ["--affinity", "x", "h:1"], "--affinity"),
+        (recv_asyncio.get_args, ["--affinity", "1-", "8888"], "--affinity"),
+        (bench_asyncio.get_args, ["master", "--send-affinity", "a,b", "h:1"], "--send-affinity"),
+        (bench_asyncio.get_args, ["master", "--recv-affinity", "z", "h:1"], "--recv-affinity"),
+    ],
+)
+def test_bad_affinity(capsys: pytest.CaptureFixture[str], get_args, argv: list[str], flag: str) -> None:
+    err = parse_error(capsys, get_args, argv)
+    assert "invalid parse_range_list value" in err
+    assert flag in err
+
+
+@pytest.mark.parametrize(
+    "get_args, argv",
+    [
+        (send_asyncio.get_args, ["--threads", "0", "h:1"]),
+        (send_asyncio.get_args, ["--threads", "-1", "h:1"]),
+        (recv_asyncio.get_args, ["--threads", "0", "8888"]),
+        (bench_asyncio.get_args, ["master", "--send-threads", "0", "h:1"]),
+        (bench_asyncio.get_args, ["master", "--recv-threads", "0", "h:1"]),
+    ],
+)
+def test_threads_must_be_positive(capsys: pytest.CaptureFixture[str], get_args, argv: list[str]) -> None:
+    err = parse_error(capsys, get_args, argv)
+    assert "threads must be at least 1" in err
+
+
+@pytest.mark.parametrize(
+    "get_args, argv",
+    [
+        (send_asyncio.get_args, ["--log", "loud", "h:1"]),
+        (recv_asyncio.get_args, ["--log", "verbose", "8888"]),
+        (bench_asyncio.get_args, ["--log", "chatty", "master", "h:1"]),
+    ],
+)
+def test_bad_log_level(capsys: pytest.CaptureFixture[str], get_args, argv: list[str]) -> None:
+    err = parse_error(capsys, get_args, argv)
+    assert "--log" in err
+    assert repr(argv[1]) in err
+
+
+@pytest.mark.parametrize("level", ["debug", "INFO", "Warning", "error", "CRITICAL"])
+def test_good_log_levels(level: str) -> None:
+    args, _ = recv_asyncio.get_args(["--log", level, "8888"])
+    assert args.log == level
+
+
+@pytest.mark.parametrize(
+    "get_args, argv",
+    [
+        (send_asyncio.get_args, ["--stats-interval", "0", "h:1"]),
+        (send_asyncio.get_args, ["--stats-interval", "-2", "h:1"]),
+        (recv_asyncio.get_args, ["--stats-interval", "0", "8888"]),
+        (recv_asyncio.get_args, ["--stats-interval", "-0.5", "8888"]),
+    ],
+)
+def test_stats_interval_must_be_positive(capsys: pytest.CaptureFixture[str], get_args, argv: list[str]) -> None:
+    err = parse_error(capsys, get_args, argv)
+    assert "--stats-interval must be positive" in err
+
+
+@pytest.mark.parametrize(
+    "get_args, argv, flag",
+    [
+        (send_asyncio.get_args, ["--ibv", "h:1"], "--ibv"),
+        (send_asyncio.get_args, ["--ibv-vector=1", "h:1"], "--ibv-vector"),
+        (send_asyncio.get_args, ["--ibv-max-poll=1", "h:1"], "--ibv-max-poll"),
+        (recv_asyncio.get_args, ["--ibv", "8888"], "--ibv"),
+        (recv_asyncio.get_args, ["--ibv-vector=1", "8888"], "--ibv-vector"),
+        (recv_asyncio.get_args, ["--ibv-max-poll=1", "8888"], "--ibv-max-poll"),
+        (bench_asyncio.get_args, ["master", "--send-ibv-vector=1", "h:1"], "--send-ibv-vector"),
+        (bench_asyncio.get_args, ["master", "--recv-ibv-max-poll=1", "h:1"], "--recv-ibv-max-poll"),
+        (bench_asyncio.get_args, ["master", "--send-ibv", "h:1"], "--send-ibv"),
+        (bench_asyncio.get_args, ["master", "--recv-ibv", "h:1"], "--recv-ibv"),
+    ],
+)
+def test_ibv_options_absent(capsys: pytest.CaptureFixture[str], get_args, argv: list[str], flag: str) -> None:
+    err = parse_error(capsys, get_args, argv)
+    assert "unrecognized arguments: " + flag in err
+
+
+def test_ibv_attributes_absent() -> None:
+    args, sender = send_asyncio.get_args(["h:1"])
+    for name in IBV_ATTRS:
+        assert not hasattr(args, name)
+        assert not hasattr(sender, name)
+    args, receiver = recv_asyncio.get_args(["8888"])
+    for name in IBV_ATTRS:
+        assert not hasattr(args, name)
+        assert not hasattr(receiver, name)
+    args, _, sender, receiver = bench_asyncio.get_args(["master", "h:1"])
+    for name in IBV_ATTRS:
+        assert not hasattr(args, "send_" + name)
+        assert not hasattr(args, "recv_" + name)
+        assert not hasattr(sender, name)
+        assert not hasattr(receiver, name)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["master", "--tcp", "h:1"],
+        ["master", "--mem-pool", "h:1"],
+        ["master", "--mem-lower=5", "h:1"],
+        ["master", "--mem-upper=5", "h:1"],
+        ["master", "--buffer=5", "h:1"],
+        ["master", "--bind=1.2.3.4", "h:1"],
+        ["master", "--threads=2", "h:1"],
+        ["master", "--affinity=1", "h:1"],
+    ],
+)
+def test_bench_master_suppressed_options(capsys: pytest.CaptureFixture[str], argv: list[str]) -> None:
+    err = parse_error(capsys, bench_asyncio.get_args, argv)
+    assert "unrecognized arguments: " + argv[1] in err
+
+
+def test_bench_master_has_no_rate(capsys: pytest.CaptureFixture[str]) -> None:
+    # "--rate" is only an abbreviation of "--rate-method" here: the sender's rate is searched.
+    err = parse_error(capsys, bench_asyncio.get_args, ["master", "--rate", "5", "h:1"])
+    assert "--rate-method" in err
+    assert "invalid parse_rate_method value" in err
+
+
+@pytest.mark.parametrize("argv", [[], ["master"], ["agent"], ["agent", "x"], ["master", "h:x"], ["nope"]])
+def test_bench_bad_command_line(capsys: pytest.CaptureFixture[str], argv: list[str]) -> None:
+    err = parse_error(capsys, bench_asyncio.get_args, argv)
+    assert "error:" in err
+
+
+def test_bench_multicast_must_be_endpoint(capsys: pytest.CaptureFixture[str]) -> None:
+    err = parse_error(capsys, bench_asyncio.get_args, ["master", "--multicast", "239.1.2.3", "h:1"])
+    assert "--multicast" in err
+    args, *_ = bench_asyncio.get_args(["master", "--multicast", "239.1.2.3:7000", "h:1"])
+    assert args.multicast == "239.1.2.3:7000"
+
+
+# --------------------------------------------------------------------------
+# 4. Bench master: forced receiver settings, start command, to_dict/update
+# --------------------------------------------------------------------------
+
+
+def test_bench_master_packet_sets_both() -> None:
+    _, _, sender, receiver = bench_asyncio.get_args(["master", "--packet", "1400", "h:1"])
+    assert sender.packet == 1400
+    assert receiver.packet == 1400
+    _, _, sender, receiver = bench_asyncio.get_args(["master", "h:1"])
+    assert sender.packet == 1472
+    assert receiver.packet == RECV_UDP_PACKET
+
+
+@pytest.mark.parametrize("heap_size", [1, 1000, 4194304])
+def test_bench_master_memory_pool_forced(heap_size: int) -> None:
+    _, _, _, receiver = bench_asyncio.get_args(["master", "--heap-size", str(heap_size), "h:1"])
+    assert receiver.mem_pool is True
+    assert receiver.mem_lower == heap_size
+    assert receiver.mem_upper == heap_size + 1024
+
+
+def make_master(argv: list[str]) -> tuple[bench_asyncio.Master, dict]:
+    args, protocol, sender, receiver = bench_asyncio.get_args(argv)
+    master = bench_asyncio.Master(args, protocol, sender, receiver)
+    assert master.start_command.endswith(b"\n")
+    assert master.start_command.count(b"\n") == 1
+    return master, json.loads(master.start_command)
+
+
+def test_bench_start_command_defaults() -> None:
+    _, command = make_master(["master", "--heap-size", "1000", "remote.host:8888"])
+    assert set(command) == {"cmd", "args", "protocol", "receiver"}
+    assert command["cmd"] == "start"
+    args = command["args"]
+    assert args["endpoint"] == "remote.host:8888"
+    assert args["rate_method"] == "AUTO"
+    assert args["heap_size"] == 1000
+    assert args["multicast"] is None
+    assert args["quiet"] is False
+    assert args["pyspead"] is False
+    assert args["addr_bits"] == 40
+    assert args["burst"] == 65536
+    assert args["burst_rate_ratio"] == 1.05
+    assert args["max_heaps"] == 4
+    assert args["concurrent_heaps"] == 4
+    assert args["send-threads"] == 1
+    assert args["recv-threads"] == 1
+    assert "command" not in args
+    assert command["protocol"] == {"tcp": False, "pyspead": False}
+    assert command["receiver"] == {
+        "buffer": RECV_UDP_BUFFER,
+        "bind": None,
+        "threads": 1,
+        "affinity": None,
+        "memcpy_nt": False,
+        "concurrent_heaps": 4,
+        "substreams": 1,
+        "ring_heaps": 4,
+        "mem_pool": True,
+        "mem_lower": 1000,
+        "mem_upper": 2024,
+        "mem_max_free": 12,
+        "mem_initial": 8,
+        "packet": RECV_UDP_PACKET,
+    }
+
+
+def test_bench_start_command_options() -> None:
+    _, command = make_master([
+        "master", "--heap-size", "500", "--pyspead", "--rate-method", "sw", "--multicast", "239.1.1.1:7000",
+        "--packet", "1400", "--recv-buffer", "65536", "--recv-threads", "2", "--recv-affinity", "0,1",
+        "--concurrent-heaps", "9", "--memcpy-nt", "[::1]:9000",
+    ])
+    args = command["args"]
+    assert args["endpoint"] == "::1:9000"
+    assert args["rate_method"] == "SW"
+    assert args["multicast"] == "239.1.1.1:7000"
+    assert command["protocol"] == {"tcp": False, "pyspead": True}
+    receiver = command["receiver"]
+    assert receiver["buffer"] == 65536
+    assert receiver["packet"] == 1400
+    assert receiver["threads"] == 2
+    assert receiver["affinity"] == [0, 1]
+    assert receiver["concurrent_heaps"] == 9
+    assert receiver["memcpy_nt"] is True
+    assert receiver["mem_pool"] is True
+    assert receiver["mem_lower"] == 500
+    assert receiver["mem_upper"] == 1524
+
+
+def test_bench_start_command_rebuilds_receiver() -> None:
+    """What the agent does with the command: ``update`` fresh options from the dicts."""
+    _, _, _, receiver = bench_asyncio.get_args(["master", "--heap-size", "2000", "--substreams", "3", "h:1"])
+    _, command = make_master(["master", "--heap-size", "2000", "--substreams", "3", "h:1"])
+    protocol = cmdline.ProtocolOptions()
+    protocol.update(command["protocol"])
+    rebuilt = cmdline.ReceiverOptions(protocol)
+    rebuilt.update(command["receiver"])
+    rebuilt.fill_defaults()
+    assert rebuilt.to_dict() == receiver.to_dict()
+    assert rebuilt.substreams == 3
+    assert rebuilt.mem_pool is True
+
+
+def test_receiver_to_dict_update_round_trip() -> None:
+    _, original = recv_asyncio.get_args([
+        "--tcp", "--concurrent-heaps", "8", "--mem-pool", "--mem-lower", "10", "--affinity", "0-1",
+        "--bind", "1.2.3.4", "--memcpy-nt", "8888",
+    ])
+    settings = json.loads(json.dumps(original.to_dict()))
+    assert all(not key.startswith("_") for key in settings)
+    copy = cmdline.ReceiverOptions(cmdline.ProtocolOptions())
+    assert copy.to_dict() != original.to_dict()
+    copy.update(settings)
+    assert copy.to_dict() == original.to_dict()
+    assert copy.buffer == RECV_TCP_BUFFER
+    assert copy.packet == RECV_TCP_PACKET
+    assert copy.affinity == [0, 1]
+    assert copy.concurrent_heaps == 8
+
+
+def test_update_ignores_unknown_keys() -> None:
+    protocol = cmdline.ProtocolOptions()
+    receiver = cmdline.ReceiverOptions(protocol)
+    other_protocol = cmdline.ProtocolOptions()
+    receiver.update({"threads": 3, "bogus": 1, "ibv": True, "_protocol": other_protocol, "_name_map": {"x": "y"}})
+    assert receiver.threads == 3
+    assert not hasattr(receiver, "bogus")
+    assert not hasattr(receiver, "ibv")
+    assert receiver._protocol is protocol
+    assert "bogus" not in receiver.to_dict()
+    protocol.update({"pyspead": True, "tcp": True, "extra": 5})
+    assert protocol.to_dict() == {"tcp": True, "pyspead": True}
+
+
+def test_sender_to_dict_update_round_trip() -> None:
+    _, original = send_asyncio.get_args(["--rate-method", "hw", "--rate", "3", "--ttl", "2", "h:1"])
+    copy = cmdline.SenderOptions(cmdline.ProtocolOptions())
+    copy.update(original.to_dict())
+    assert copy.to_dict() == original.to_dict()
+    assert copy.rate_method is spead2.send.RateMethod.HW
+    assert copy.rate == 3.0
+    assert copy.ttl == 2
+
+
+# --------------------------------------------------------------------------
+# 5. parse_endpoint, parse_rate_method, log_level
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("host:8888", ("host", 8888)),
+        ("127.0.0.1:1234", ("127.0.0.1", 1234)),
+        ("8888", ("", 8888)),
+        ("::1:5", ("::1", 5)),
+        ("[::1]:8888", ("::1", 8888)),
+        ("[ff02::1]:7", ("ff02::1", 7)),
+        (":7", ("", 7)),
+        ("a:b:c:0", ("a:b:c", 0)),
+    ],
+)
+def test_parse_endpoint(text: str, expected: tuple[str, int]) -> None:
+    result = cmdline.parse_endpoint(text)
+    assert result == expected
+    assert type(result[1]) is int
+
+
+@pytest.mark.parametrize("text", ["host:port", "host:", "abc", "", "1.5", "host:1:x"])
+def test_parse_endpoint_bad_port(text: str) -> None:
+    with pytest.raises(ValueError):
+        cmdline.parse_endpoint(text)
+
+
+@pytest.mark.parametrize(
+    "name, expected",
+    [("sw", "SW"), ("HW", "HW"), ("Auto", "AUTO")],
+)
+def test_parse_rate_method(name: str, expected: str) -> None:
+    assert cmdline.parse_rate_method(name) is spead2.send.RateMethod[expected]
+
+
+@pytest.mark.parametrize("name", ["", "software", "S W", "0"])
+def test_parse_rate_method_bad(name: str) -> None:
+    with pytest.raises(ValueError):
+        cmdline.parse_rate_method(name)
+
+
+def test_log_level() -> None:
+    assert cmdline.log_level("debug") == "debug"
+    assert cmdline.log_level("WARNING") == "WARNING"
+    with pytest.raises(ValueError):
+        cmdline.log_level("loud")
+
+
+# --------------------------------------------------------------------------
+# 6. make_thread_pool
+# --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def fake_thread_pool(monkeypatch: pytest.MonkeyPatch):
+    """Replace ``spead2.ThreadPool`` with a class recording its use."""
+
+    class FakeThreadPool:
+        affinity_calls: list = []
+        constructed: list = []
+
+        def __init__(self, *args, **kwargs) -> None:
+            FakeThreadPool.constructed.append((args, kwargs))
+
+        @staticmethod
+        def set_affinity(core) -> None:
+            FakeThreadPool.affinity_calls.append(core)
+
+    monkeypatch.setattr(spead2, "ThreadPool", FakeThreadPool)
+    assert cmdline.spead2.ThreadPool is FakeThreadPool
+    return FakeThreadPool
+
+
+def test_make_thread_pool_affinity_rotation(fake_thread_pool) -> None:
+    options = cmdline.SharedOptions(cmdline.ProtocolOptions())
+    options.affinity = [3, 5, 7]
+    options.threads = 2
+    pool = options.make_thread_pool()
+    assert isinstance(pool, fake_thread_pool)
+    assert fake_thread_pool.affinity_calls == [3]
+    assert fake_thread_pool.constructed == [((2, [5, 7, 3]), {})]
+
+
+def test_make_thread_pool_single_cpu(fake_thread_pool) -> None:
+    options = cmdline.SharedOptions(cmdline.ProtocolOptions())
+    options.affinity = [4]
+    pool = options.make_thread_pool()
+    assert isinstance(pool, fake_thread_pool)
+    assert fake_thread_pool.affinity_calls == [4]
+    assert fake_thread_pool.constructed == [((1, [4]), {})]
+
+
+def test_make_thread_pool_without_affinity(fake_thread_pool) -> None:
+    options = cmdline.SharedOptions(cmdline.ProtocolOptions())
+    options.threads = 3
+    pool = options.make_thread_pool()
+    assert isinstance(pool, fake_thread_pool)
+    assert fake_thread_pool.affinity_calls == []
+    assert fake_thread_pool.constructed == [((3,), {})]
+
+
+def test_make_thread_pool_from_command_line(fake_thread_pool) -> None:
+    _, receiver = recv_asyncio.get_args(["--affinity", "0-2,5", "--threads", "4", "8888"])
+    receiver.make_thread_pool()
+    assert fake_thread_pool.affinity_calls == [0]
+    assert fake_thread_pool.constructed == [((4, [1, 2, 5, 0]), {})]
+    _, _, sender, _ = bench_asyncio.get_args(["master", "--send-affinity", "6,7", "--send-threads", "2", "h:1"])
+    sender.make_thread_pool()
+    assert fake_thread_pool.affinity_calls == [0, 6]
+    assert fake_thread_pool.constructed[-1] == ((2, [7, 6]), {})
+
+
+def test_make_thread_pool_real() -> None:
+    options = cmdline.SharedOptions(cmdline.ProtocolOptions())
+    options.threads = 2
+    assert isinstance(options.make_thread_pool(), spead2.ThreadPool)
+
+
+# --------------------------------------------------------------------------
+# 7. Stream configurations and flavour
+# --------------------------------------------------------------------------
+
+
+def test_receiver_stream_config_defaults() -> None:
+    _, receiver = recv_asyncio.get_args(["8888"])
+    config = receiver.make_stream_config()
+    assert isinstance(config, spead2.recv.StreamConfig)
+    assert config.max_heaps == 4
+    assert config.substreams == 1
+    assert config.bug_compat == 0
+    assert config.memcpy == spead2.MEMCPY_STD
+    assert not isinstance(config.memory_allocator, spead2.MemoryPool)
+    ring = receiver.make_ring_stream_config()
+    assert isinstance(ring, spead2.recv.RingStreamConfig)
+    assert ring.heaps == 4
+
+
+def test_receiver_stream_config_options(monkeypatch: pytest.MonkeyPatch) -> None:
+    real_pool = spead2.MemoryPool
+    pool_calls = []
+
+    def recording_pool(*args, **kwargs):
+        pool_calls.append((args, kwargs))
+        return real_pool(*args, **kwargs)
+
+    monkeypatch.setattr(spead2, "MemoryPool", recording_pool)
+    _, receiver = recv_asyncio.get_args([
+        "--concurrent-heaps", "8", "--substreams", "3", "--ring-heaps", "6", "--pyspead", "--memcpy-nt",
+        "--mem-pool", "--mem-lower", "100", "--mem-upper", "200", "--mem-max-free", "5", "--mem-initial", "2",
+        "8888",
+    ])
+    config = receiver.make_stream_config()
+    assert config.max_heaps == 8
+    assert config.substreams == 3
+    assert config.bug_compat == spead2.BUG_COMPAT_PYSPEAD_0_5_2
+    assert config.memcpy == spead2.MEMCPY_NONTEMPORAL
+    assert isinstance(config.memory_allocator, real_pool)
+    assert pool_calls == [((100, 200, 5, 2), {})]
+    assert receiver.make_ring_stream_config().heaps == 6
+
+
+def test_receiver_memory_pool_only_when_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    pool_calls = []
+    monkeypatch.setattr(spead2, "MemoryPool", lambda *args, **kwargs: pool_calls.append(args))
+    _, receiver = recv_asyncio.get_args(["--mem-lower", "100", "8888"])
+    receiver.make_stream_config()
+    assert pool_calls == []
+
+
+def test_bench_receiver_stream_config_uses_pool(monkeypatch: pytest.MonkeyPatch) -> None:
+    real_pool = spead2.MemoryPool
+    pool_calls = []
+
+    def recording_pool(*args, **kwargs):
+        pool_calls.append((args, kwargs))
+        return real_pool(*args, **kwargs)
+
+    monkeypatch.setattr(spead2, "MemoryPool", recording_pool)
+    _, _, _, receiver = bench_asyncio.get_args(["master", "--heap-size", "1000", "h:1"])
+    config = receiver.make_stream_config()
+    assert isinstance(config.memory_allocator, real_pool)
+    assert pool_calls == [((1000, 2024, 12, 8), {})]
+
+
+def test_sender_stream_config_defaults() -> None:
+    _, sender = send_asyncio.get_args(["h:1"])
+    config = sender.make_stream_config()
+    assert isinstance(config, spead2.send.StreamConfig)
+    assert config.max_packet_size == 1472
+    assert config.rate == 0.0
+    assert config.burst_size == 65536
+    assert config.burst_rate_ratio == pytest.approx(1.05)
+    assert config.max_heaps == 4
+    assert config.rate_method is spead2.send.RateMethod.AUTO
+
+
+def test_sender_stream_config_options() -> None:
+    _, sender = send_asyncio.get_args([
+        "--packet", "9000", "--rate", "2.5", "--burst", "1000", "--burst-rate-ratio", "1.5",
+        "--max-heaps", "9", "--rate-method", "sw", "h:1",
+    ])
+    config = sender.make_stream_config()
+    assert config.max_packet_size == 9000
+    assert config.rate == pytest.approx(2.5e9 / 8)
+    assert config.burst_size == 1000
+    assert config.burst_rate_ratio == pytest.approx(1.5)
+    assert config.max_heaps == 9
+    assert config.rate_method is spead2.send.RateMethod.SW
+
+
+def test_sender_flavour() -> None:
+    _, sender = send_asyncio.get_args(["h:1"])
+    flavour = sender.make_flavour()
+    assert isinstance(flavour, spead2.Flavour)
+    assert flavour.version == 4
+    assert flavour.item_pointer_bits == 64
+    assert flavour.heap_address_bits == 40
+    assert flavour.bug_compat == 0
+    _, sender = send_asyncio.get_args(["--addr-bits", "48", "--pyspead", "h:1"])
+    flavour = sender.make_flavour()
+    assert flavour.heap_address_bits == 48
+    assert flavour.bug_compat == spead2.BUG_COMPAT_PYSPEAD_0_5_2
+
+
+def test_protocol_bug_compat() -> None:
+    protocol = cmdline.ProtocolOptions()
+    assert protocol.bug_compat == 0
+    protocol.pyspead = True
+    assert protocol.bug_compat == spead2.BUG_COMPAT_PYSPEAD_0_5_2
+
+
+# --------------------------------------------------------------------------
+# 8. add_readers
+# --------------------------------------------------------------------------
+
+
+def test_add_readers_udp_unicast() -> None:
+    args, receiver = recv_asyncio.get_args(["--packet", "1500", "--buffer", "4096", "127.0.0.1:8888", "9999"])
+    stream = FakeStream()
+    receiver.add_readers(stream, args.source)
+    assert stream.calls == [
+        ("add_udp_reader", (8888, 1500, 4096, "127.0.0.1")),
+        ("add_udp_reader", (9999, 1500, 4096, "")),
+    ]
+
+
+def test_add_readers_udp_defaults() -> None:
+    args, receiver = recv_asyncio.get_args(["7148"])
+    stream = FakeStream()
+    receiver.add_readers(stream, args.source)
+    assert stream.calls == [("add_udp_reader", (7148, RECV_UDP_PACKET, RECV_UDP_BUFFER, ""))]
+
+
+def test_add_readers_udp_bind_uses_multicast_overload() -> None:
+    args, receiver = recv_asyncio.get_args(["--bind", "10.0.0.1", "239.1.2.3:7000"])
+    stream = FakeStream()
+    receiver.add_readers(stream, args.source)
+    assert stream.calls == [("add_udp_reader", ("239.1.2.3", 7000, RECV_UDP_PACKET, RECV_UDP_BUFFER, "10.0.0.1"))]
+
+
+def test_add_readers_tcp() -> None:
+    args, receiver = recv_asyncio.get_args(["--tcp", "127.0.0.1:8888", "9000"])
+    stream = FakeStream()
+    receiver.add_readers(stream, args.source)
+    assert stream.calls == [
+        ("add_tcp_reader", (8888, RECV_TCP_PACKET, RECV_TCP_BUFFER, "127.0.0.1")),
+        ("add_tcp_reader", (9000, RECV_TCP_PACKET, RECV_TCP_BUFFER, "")),
+    ]
+
+
+def test_add_readers_pcap() -> None:
+    args, receiver = recv_asyncio.get_args(["capture.pcap", "8888", "dir/other.pcap"])
+    stream = FakeStream()
+    receiver.add_readers(stream, args.source, allow_pcap=True)
+    assert stream.calls == [
+        ("add_udp_pcap_file_reader", ("capture.pcap",)),
+        ("add_udp_reader", (8888, RECV_UDP_PACKET, RECV_UDP_BUFFER, "")),
+        ("add_udp_pcap_file_reader", ("dir/other.pcap",)),
+    ]
+
+
+def test_add_readers_no_pcap_support() -> None:
+    _, receiver = recv_asyncio.get_args(["8888"])
+    stream = FakeStreamNoPcap()
+    with pytest.raises(RuntimeError, match="spead2 was compiled without pcap support"):
+        receiver.add_readers(stream, ["capture.pcap"], allow_pcap=True)
+    assert stream.calls == []
+
+
+def test_add_readers_pcap_not_allowed() -> None:
+    _, receiver = recv_asyncio.get_args(["8888"])
+    stream = FakeStream()
+    with pytest.raises(ValueError):
+        receiver.add_readers(stream, ["capture.pcap"])
+    with pytest.raises(ValueError):
+        receiver.add_readers(stream, ["capture.pcap"], allow_pcap=False)
+    assert stream.calls == []
+
+
+# --------------------------------------------------------------------------
+# 9. The installed console scripts
+# --------------------------------------------------------------------------
+
+
+def _script(name: str) -> pathlib.Path:
+    path = pathlib.Path(sys.executable).parent / name
+    if not path.exists():
+        pytest.fail(f"console script {name} is not installed next to {sys.executable}")
+    return path
+
+
+@pytest.mark.parametrize(
+    "argv, expected",
+    [
+        (["spead2_send.py", "--help"], ["--stats-interval", "HOST:PORT", "--rate-method"]),
+        (["spead2_recv.py", "--help"], ["--stats-interval", "--concurrent-heaps", "source"]),
+        (["spead2_bench.py", "--help"], ["master", "agent"]),
+        (["spead2_bench.py", "master", "--help"], ["--send-buffer", "--recv-buffer", "--heap-size"]),
+    ],
+)
+def test_console_script_help(argv: list[str], expected: list[str]) -> None:
+    result = subprocess.run(
+        [str(_script(argv[0]))] + argv[1:], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("usage:")
+    for text in expected:
+        assert text in result.stdout, text
+
+
+def test_console_script_bad_option_exits_2() -> None:
+    result = subprocess.run(
+        [str(_script("spead2_recv.py")), "--ibv", "8888"], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 2
+    assert "unrecognized arguments: --ibv" in result.stderr
