@@ -20,8 +20,9 @@ export PATH="$(cd "$venv/bin" && pwd):$PATH"
 "$vpy" -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 
 # System libraries the plugins build against, where we can install them (root with
-# apt); without them a plugin builds without that feature and says so.
-system_packages="libpcap-dev pkg-config"
+# apt); without them a plugin builds without that feature and says so.  tmux: the
+# tests of the tools' live statistics look at a real terminal's screen (skipped without).
+system_packages="libpcap-dev pkg-config tmux"
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     missing=$(for p in $system_packages; do dpkg -s "$p" >/dev/null 2>&1 || echo "$p"; done)
     if [ -n "$missing" ]; then

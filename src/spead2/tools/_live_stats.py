@@ -9,6 +9,8 @@ and scripts see a time series with no control characters.
 
 from __future__ import annotations
 
+import os
+import shutil
 import sys
 import time
 import typing
@@ -32,6 +34,13 @@ class LiveDisplay:
         """Whether status lines are redrawn in place (a terminal) or appended (a pipe)."""
         return self._in_place
 
+    def _width(self) -> int:
+        """The terminal's own width: $COLUMNS may be stale (inherited from another terminal)."""
+        try:
+            return os.get_terminal_size(self._out.fileno()).columns
+        except (OSError, ValueError, AttributeError):
+            return shutil.get_terminal_size().columns
+
     def _erase_block(self) -> None:
         if self._block:
             self._out.write(_UP.format(len(self._block)) + _ERASE_BELOW)
@@ -45,6 +54,9 @@ class LiveDisplay:
         stamp = f"[{time.monotonic() - self._start:7.1f}s] "
         lines = [stamp + line for line in lines]
         if self._in_place:
+            # A wrapped line would take two rows, and the next redraw would move up too few.
+            width = self._width()
+            lines = [line[: width - 1] for line in lines]
             self._erase_block()
             self._block = lines
             self._draw_block()

@@ -215,6 +215,8 @@ async def run_reports(reports: list[StreamReport], display: LiveDisplay | None, 
     finally:
         if live is not None:
             live.cancel()
+    if display is not None:
+        display.status([report.status_line() for report in reports])  # the final counts
     for task in tasks:
         if not task.cancelled() and task.exception() is not None:
             raise task.exception()  # type: ignore[misc]
