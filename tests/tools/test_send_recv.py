@@ -7,11 +7,13 @@ one stream each or one ``--joint`` stream, a pcap file captured from spead2_send
 
 from __future__ import annotations
 
+import ctypes
 import os
 import re
 import select
 import socket
 import struct
+import sys
 import time
 
 import pytest
@@ -123,7 +125,7 @@ def test_large_heaps_many_packets(processes):
 
 
 def test_tcp(processes):
-    port = free_port(socket.SOCK_STREAM)
+    port = free_port()
     recv = processes.start(tool("spead2_recv.py"), "--tcp", f"127.0.0.1:{port}")
     wait_bound(port, socket.SOCK_STREAM, process=recv)
     send = processes.run(tool("spead2_send.py"), "--tcp", "--heaps", "4", "--heap-size", "100000",
@@ -238,6 +240,35 @@ VNET_HDR = struct.Struct("<BBHHHH")  # flags, gso_type, hdr_len, gso_size, csum_
 GSO_NONE = 0
 
 
+SO_ATTACH_FILTER = 26
+
+
+def attach_udp_port_filter(sock: socket.socket, port: int) -> ctypes.Array:
+    """A classic BPF filter, as tcpdump's "udp dst port PORT": other lo traffic is not queued.
+
+    Returns the program, which must stay alive while attached.
+    """
+    program = [  # (code, jt, jf, k)
+        (0x28, 0, 0, 12),        # ldh [12]: EtherType
+        (0x15, 0, 7, 0x0800),    # IPv4, else drop
+        (0x30, 0, 0, 23),        # ldb [23]: IP protocol
+        (0x15, 0, 5, 17),        # UDP, else drop
+        (0x28, 0, 0, 20),        # ldh [20]: flags and fragment offset
+        (0x45, 3, 0, 0x1FFF),    # a later fragment has no UDP header: drop
+        (0xB1, 0, 0, 14),        # x = IP header length
+        (0x48, 0, 0, 16),        # ldh [x + 16]: UDP destination port
+        (0x15, 1, 0, port),      # the port: accept
+        (0x06, 0, 0, 0),         # drop
+        (0x06, 0, 0, 0x40000),   # accept the whole frame
+    ]
+    code = (ctypes.c_uint64 * len(program))(
+        *[int.from_bytes(struct.pack("=HBBI", *insn), sys.byteorder) for insn in program]
+    )
+    fprog = struct.pack("HL", len(program), ctypes.addressof(code))
+    sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, fprog)
+    return code
+
+
 def ipv4_checksum(header: bytes) -> int:
     total = sum(struct.unpack(f"!{len(header) // 2}H", header))
     while total >> 16:
@@ -294,6 +325,7 @@ def test_pcap_file_captured_from_sender(processes, tmp_path):
     port = free_port()
     with socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL)) as sniffer:
         sniffer.setsockopt(SOL_PACKET, PACKET_VNET_HDR, 1)
+        program = attach_udp_port_filter(sniffer, port)  # noqa: F841 (kept alive while attached)
         sniffer.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, 16 << 20)  # frames are kept until read
         sniffer.bind(("lo", 0))
         # A receiving socket, so that lo answers with no ICMP errors; the capture is what matters.
@@ -303,7 +335,7 @@ def test_pcap_file_captured_from_sender(processes, tmp_path):
                                  f"127.0.0.1:{port}")
             assert send.returncode == 0
             frames = capture_udp_to(port, sniffer, time.monotonic() + 10)
-    assert len(frames) > 3 * 13  # 20000-byte heaps in 1472-byte packets, and the end heap
+    assert len(frames) > 3 * 13, send.stdout  # 20000-byte heaps in 1472-byte packets, and the end heap
     assert max(len(frame) for frame in frames) == 14 + 1472 + 28
     writer = PcapWriter()
     for frame in frames:
