@@ -110,15 +110,19 @@ def test_sender_rate_redrawn_in_place_on_a_terminal(tmux):
     assert any(line.startswith("Sent ") and line.endswith(" Gb/s") for line in screen)
 
 
-def test_narrow_terminal_lines_are_cut_not_wrapped(tmux, processes):
+def test_narrow_terminal_lines_wrapped_by_the_tool(tmux, processes):
     port = free_port()
     tmux.start(f"{tool('spead2_recv.py')} --log ERROR --stats-interval 0.05 {port}", width=60)
     wait_bound(port)
     assert processes.run(tool("spead2_send.py"), *SEND, f"127.0.0.1:{port}").returncode == 0
     screen = tmux.wait_for("EXITED")
-    status = [line for line in screen if re.match(rf"^\[\s*\d+\.\ds\] {port}: ", line)]
-    assert len(status) == 1, screen  # wrapped lines would leave stale halves behind
-    assert len(status[0]) == 59
+    starts = [i for i, line in enumerate(screen) if re.match(rf"^\[\s*\d+\.\ds\] {port}: ", line)]
+    assert len(starts) == 1, screen  # rows the terminal wrapped itself would leave stale halves behind
+    block = screen[starts[0] : screen.index("EXITED 0")]
+    assert all(len(row) < 60 for row in block)
+    assert all(row.startswith("    ") for row in block[1:])
+    joined = " ".join(row.strip() for row in block)
+    assert STATUS.match(joined) and int(STATUS.match(joined)["heaps"]) == HEAPS, block  # nothing cut off
 
 
 def read_all(fd: int, process: subprocess.Popen) -> bytes:

@@ -67,7 +67,8 @@ udp_reader::udp_reader(stream &owner, file_descriptor sock, std::size_t max_size
     : reader(owner), socket(std::move(sock)), watch(owner.get_thread_pool(), socket.get()), max_size(max_size)
 {
     int one = 1;
-    // The kernel's count of datagrams dropped for want of buffer space, per datagram.
+    /* The kernel's count of receive buffers dropped for want of space.  With GRO one
+     * buffer may be a run of datagrams, counted once: the count is a lower bound. */
     if (setsockopt(socket.get(), SOL_SOCKET, SO_RXQ_OVFL, &one, sizeof(one)) < 0)
         log_info("SO_RXQ_OVFL unavailable: socket drops will not be counted");
     /* GRO hands over runs of same-sized datagrams from one sender as one buffer: a

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import textwrap
 import time
 import typing
 
@@ -35,11 +36,11 @@ class LiveDisplay:
         return self._in_place
 
     def _width(self) -> int:
-        """The terminal's own width: $COLUMNS may be stale (inherited from another terminal)."""
+        """The terminal's own width ($COLUMNS may be stale, inherited from another terminal); 0 if unknown."""
         try:
             return os.get_terminal_size(self._out.fileno()).columns
         except (OSError, ValueError, AttributeError):
-            return shutil.get_terminal_size().columns
+            return shutil.get_terminal_size((0, 0)).columns
 
     def _erase_block(self) -> None:
         if self._block:
@@ -54,9 +55,12 @@ class LiveDisplay:
         stamp = f"[{time.monotonic() - self._start:7.1f}s] "
         lines = [stamp + line for line in lines]
         if self._in_place:
-            # A wrapped line would take two rows, and the next redraw would move up too few.
+            # Wrapped by us, not by the terminal, so that the next redraw knows how many
+            # rows to move up over; continuation rows are indented.
             width = self._width()
-            lines = [line[: width - 1] for line in lines]
+            if width > 1:
+                lines = [row for line in lines
+                         for row in textwrap.wrap(line, width - 1, subsequent_indent="    ", break_on_hyphens=False)]
             self._erase_block()
             self._block = lines
             self._draw_block()
