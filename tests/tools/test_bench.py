@@ -103,6 +103,9 @@ def send_heaps(port: int, n: int) -> None:
     item_group.add_item(0x1000, "payload", "", shape=(1024,), dtype=np.uint8, value=np.zeros(1024, np.uint8))
     for _ in range(n):
         stream.send_heap(item_group.get_heap(descriptors="all", data="all"))
+    # The agent's stream ends once it has read everything before this (one socket, in
+    # order), however busy the machine: "stop" then counts them all.
+    stream.send_heap(item_group.get_end())
 
 
 def test_agent_counts_heaps(agent):
