@@ -37,6 +37,7 @@ import spead2.recv
 import spead2.recv.asyncio
 import spead2.send
 from spead2.tools import cmdline
+from spead2.tools._entry import run_tool
 
 PASSES = 5
 PRECISION = 0.02  # stop searching when the rate interval is this narrow, relatively
@@ -328,18 +329,9 @@ def get_args(argv: typing.Sequence[str] | None = None) -> tuple[argparse.Namespa
 def main(argv: typing.Sequence[str] | None = None) -> int:
     """Entry point of ``spead2_bench.py``."""
     args, protocol, sender, receiver = get_args(argv)
-    logging.basicConfig(level=getattr(logging, args.log.upper()))
-    try:
-        if args.command == "agent":
-            asyncio.run(run_agent(args.port))
-        else:
-            asyncio.run(Master(args, protocol, sender, receiver).run())
-    except KeyboardInterrupt:
-        return 1
-    except (RuntimeError, OSError, ValueError) as error:
-        print(f"spead2_bench.py: error: {error}", file=sys.stderr)
-        return 1
-    return 0
+    if args.command == "agent":
+        return run_tool("spead2_bench.py", args.log, run_agent(args.port))
+    return run_tool("spead2_bench.py", args.log, Master(args, protocol, sender, receiver).run())
 
 
 if __name__ == "__main__":

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import signal
 import sys
 import typing
@@ -28,6 +27,7 @@ import spead2
 import spead2.recv
 import spead2.recv.asyncio
 from spead2.tools import cmdline
+from spead2.tools._entry import run_tool
 from spead2.tools._live_stats import LiveDisplay, RateMeter
 
 
@@ -225,13 +225,7 @@ async def run_reports(reports: list[StreamReport], display: LiveDisplay | None, 
 def main(argv: typing.Sequence[str] | None = None) -> int:
     """Entry point of ``spead2_recv.py``."""
     args, receiver = get_args(argv)
-    logging.basicConfig(level=getattr(logging, args.log.upper()))
-    try:
-        asyncio.run(run(args, receiver))
-    except (RuntimeError, OSError, ValueError) as error:
-        print(f"spead2_recv.py: error: {error}", file=sys.stderr)
-        return 1
-    return 0
+    return run_tool("spead2_recv.py", args.log, run(args, receiver))
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ import spead2
 import spead2.send
 import spead2.send.asyncio
 from spead2.tools import cmdline
+from spead2.tools._entry import run_tool
 from spead2.tools._live_stats import LiveDisplay, RateMeter
 
 
@@ -169,15 +170,7 @@ async def run(args: argparse.Namespace, sender: cmdline.SenderOptions) -> None:
 def main(argv: typing.Sequence[str] | None = None) -> int:
     """Entry point of ``spead2_send.py``."""
     args, sender = get_args(argv)
-    logging.basicConfig(level=getattr(logging, args.log.upper()))
-    try:
-        asyncio.run(run(args, sender))
-    except KeyboardInterrupt:
-        return 1
-    except (RuntimeError, OSError, ValueError) as error:
-        print(f"spead2_send.py: error: {error}", file=sys.stderr)
-        return 1
-    return 0
+    return run_tool("spead2_send.py", args.log, run(args, sender))
 
 
 if __name__ == "__main__":
