@@ -116,6 +116,12 @@ class AgentConnection:
     async def stop(self) -> int:
         if self.stream is None or self.counter is None:
             return 0
+        # Count what had arrived when "stop" came: on a busy host the stream may still
+        # be working through its socket buffer, and stopping now would discard that.
+        packets = -1
+        while not self.counter.done() and self.stream.stats["packets"] != packets:
+            packets = self.stream.stats["packets"]
+            await asyncio.sleep(0.05)
         self.stream.stop()
         received = await self.counter
         self.stream = self.counter = None
