@@ -17,6 +17,14 @@ live_heap::live_heap(const packet_header &first, bug_compat_mask bug_compat)
 {
 }
 
+live_heap::live_heap(const packet_header &first, bug_compat_mask bug_compat, heap_placement &placement,
+                     const heap_place &place)
+    : live_heap(first, bug_compat)
+{
+    this->placement = &placement;
+    this->place = place;
+}
+
 bool live_heap::reserve(std::size_t size, bool exact, memory_allocator &allocator, void *hint,
                         memcpy_function copy)
 {
@@ -75,7 +83,12 @@ bool live_heap::add_packet(const packet_header &packet, memcpy_function copy, me
 
     if (heap_length < 0 && packet.heap_length >= 0)
         heap_length = packet.heap_length;
-    if (start < end)
+    if (start < end && placement)
+    {
+        if (place.data)
+            placement->copy(place.data + start, packet, place);
+    }
+    else if (start < end)
     {
         bool ok = heap_length >= 0
             ? reserve(heap_length, true, allocator, const_cast<std::uint8_t *>(packet.payload), copy)

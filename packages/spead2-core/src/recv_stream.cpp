@@ -361,10 +361,12 @@ void stream::evict(std::unique_ptr<live_heap> &slot)
 stream::add_packet_state::add_packet_state(stream &owner)
     : owner(owner), lock(owner.queue_mutex), batch_stats(owner.stats.size())
 {
+    owner.active_batch_stats = batch_stats.data();
 }
 
 stream::add_packet_state::~add_packet_state()
 {
+    owner.active_batch_stats = nullptr;
     lock.unlock();
     fold_stats();
 }
@@ -466,7 +468,11 @@ bool stream::add_packet_state::add_packet(const packet_header &packet)
          * live like any other, to be evicted or flushed, as the reference does. */
         if (single)
             batch_stats[stream_stat_indices::SINGLE_PACKET_HEAPS]++;
-        *slot = std::make_unique<live_heap>(packet, config.get_bug_compat());
+        if (owner.placement)
+            *slot = std::make_unique<live_heap>(packet, config.get_bug_compat(), *owner.placement,
+                                                owner.placement->place(packet, batch_stats.data()));
+        else
+            *slot = std::make_unique<live_heap>(packet, config.get_bug_compat());
         created = true;
     }
 

@@ -8,6 +8,7 @@
 #include <vector>
 #include <spead2/common_defines.h>
 #include <spead2/common_memory_allocator.h>
+#include <spead2/recv_heap_placement.h>
 #include <spead2/recv_packet.h>
 
 namespace spead2::recv
@@ -33,14 +34,21 @@ private:
     std::unordered_set<item_pointer_t> seen_pointers;
     /// Received payload ranges (start -> end), merged; only in out-of-order mode.
     std::map<s_item_pointer_t, s_item_pointer_t> ranges;
+    /// Set when a heap_placement policy stores the payload (then payload stays empty).
+    heap_placement *placement = nullptr;
+    heap_place place;
 
     bool reserve(std::size_t size, bool exact, memory_allocator &allocator, void *hint, memcpy_function copy);
 
 public:
     live_heap(const packet_header &first, bug_compat_mask bug_compat);
+    /// A heap whose payload @a placement stores at @a place (see recv_heap_placement.h).
+    live_heap(const packet_header &first, bug_compat_mask bug_compat, heap_placement &placement,
+              const heap_place &place);
 
     /* Add a packet that belongs to this heap. Returns false if the heap refuses it
-     * (inconsistent length, gap or duplicate, address width mismatch). */
+     * (inconsistent length, gap or duplicate, address width mismatch).  @a copy and
+     * @a allocator are not used for a placed heap. */
     bool add_packet(const packet_header &packet, memcpy_function copy, memory_allocator &allocator,
                     bool allow_out_of_order);
 
@@ -48,6 +56,8 @@ public:
     s_item_pointer_t get_heap_length() const { return heap_length; }
     s_item_pointer_t get_received_length() const { return received_length; }
     bool is_end_of_stream() const { return end_of_stream; }
+    /// Where a placement policy put the payload; null if the heap owns its payload.
+    const heap_place *get_place() const { return placement ? &place : nullptr; }
     bool is_complete() const;
     bool is_contiguous() const;
     /// Payload ranges received, merged and sorted.

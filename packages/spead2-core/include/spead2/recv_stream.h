@@ -14,6 +14,7 @@
 #include <spead2/common_defines.h>
 #include <spead2/common_memory_allocator.h>
 #include <spead2/common_thread_pool.h>
+#include <spead2/recv_heap_placement.h>
 #include <spead2/recv_live_heap.h>
 #include <spead2/recv_packet.h>
 
@@ -231,6 +232,10 @@ private:
     std::condition_variable outstanding_cond;
     std::size_t outstanding = 0;
 
+    heap_placement *placement = nullptr;
+    /// The statistics of the batch being processed, while one is (under queue_mutex).
+    std::uint64_t *active_batch_stats = nullptr;
+
     const stream_stat_config &stat_config(std::size_t index) const;
     void flush_live_heaps();
     void evict(std::unique_ptr<live_heap> &slot);
@@ -244,6 +249,14 @@ protected:
     virtual void stop_received();
     void add_stat(std::size_t index, std::uint64_t value);
     bool has_lossy_reader() const { return lossy; }
+    /* Store heap payloads through @a placement (see recv_heap_placement.h), which the
+     * subclass owns and keeps alive until the stream has stopped.  Call it in the
+     * subclass's constructor, before any reader is added. */
+    void set_heap_placement(heap_placement &placement) { this->placement = &placement; }
+    /* In heap_ready(): the statistics of the reader's batch that finished the heap
+     * (counters are added to the totals when the batch ends), or null when no batch
+     * is being processed (heaps flushed by stop()): then use add_stat. */
+    std::uint64_t *batch_stats() const { return active_batch_stats; }
 
 public:
     /* A batch of packets from one reader: holds the stream lock for its lifetime and
