@@ -11,25 +11,14 @@ import subprocess
 import pytest
 
 import spead2_core
+from cpp_support import build_and_run
 
 SOURCES = sorted((pathlib.Path(__file__).resolve().parent / "cpp").glob("*.cpp"))
 
 
 @pytest.mark.parametrize("source", SOURCES, ids=[source.stem for source in SOURCES])
 def test_installed_cpp_api(source, tmp_path):
-    compiler = shutil.which("c++") or shutil.which("g++")
-    if compiler is None:
-        pytest.skip("no C++ compiler on PATH (needed only by this test)")
-    exe = tmp_path / source.stem
-    lib_dir = spead2_core.get_lib_dir()
-    subprocess.run(
-        [compiler, "-std=c++17", "-O1", "-fvisibility=hidden", "-I", spead2_core.get_include(), str(source),
-         "-L", lib_dir, "-lspead2_core", f"-Wl,-rpath,{lib_dir}", "-pthread", "-o", str(exe)],
-        check=True, timeout=300,
-    )
-    result = subprocess.run([str(exe)], capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "ok"
+    build_and_run(source, tmp_path)
 
 
 @pytest.mark.skipif(platform.machine() != "x86_64", reason="streaming stores are used on x86-64 only")

@@ -53,7 +53,7 @@ public:
     int copies = 0;
     int misplaced_copies = 0;
     int first_packets_with_offset = 0;
-    std::vector<std::uintptr_t> finished_tokens;
+    std::vector<std::uint64_t> finished_tokens;
     int finished_without_storage = 0;
     int finished_with_batch_stats = 0;
     int finished_without_batch_stats = 0;
@@ -90,7 +90,7 @@ private:
             return {};
         }
         stats[placed_index]++;
-        return {slab.data() + packet.heap_cnt * heap_size, std::uintptr_t(packet.heap_cnt)};
+        return {slab.data() + packet.heap_cnt * heap_size, {std::uint64_t(packet.heap_cnt), 0}};
     }
 
     void copy(std::uint8_t *dst, const spead2::recv::packet_header &packet,
@@ -108,7 +108,7 @@ private:
         if (!where)
             return;
         if (where->data)
-            finished_tokens.push_back(where->token);
+            finished_tokens.push_back(where->tokens[0]);
         else
             finished_without_storage++;
         if (batch_stats())
@@ -143,7 +143,7 @@ int test_payload_lands_in_the_slab()
     CHECK(s.first_packets_with_offset == 0);
     CHECK(s.copies == int(n_heaps - 1) * 4);
     CHECK(s.misplaced_copies == 0);   // every packet of every placed heap, none of the refused one
-    CHECK((s.finished_tokens == std::vector<std::uintptr_t>{1, 2, 4, 5, 6}));
+    CHECK((s.finished_tokens == std::vector<std::uint64_t>{1, 2, 4, 5, 6}));
     CHECK(s.finished_without_storage == 1);
     CHECK(s.finished_with_batch_stats == int(n_heaps));
     CHECK(s.finished_without_batch_stats == 0);

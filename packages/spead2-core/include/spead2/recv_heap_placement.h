@@ -25,7 +25,7 @@ struct heap_place
      * refuses a heap counts it once, in place(). */
     std::uint8_t *data = nullptr;
     /// Opaque to the core: for the policy and the stream (e.g. which buffer, which slot).
-    std::uintptr_t token = 0;
+    std::uint64_t tokens[2] = {0, 0};
 };
 
 class SPEAD2_API heap_placement

@@ -1,0 +1,151 @@
+/* The chunking receiver: heap payloads written straight into large user buffers
+ * ("chunks"), placed by a user callback from each heap's first packet, handed over a
+ * chunk at a time with a presence mask (spec python-api.md §6).  Built on the core's
+ * heap_placement extension point only. */
+#ifndef SPEAD2_RECV_CHUNK_STREAM_H
+#define SPEAD2_RECV_CHUNK_STREAM_H
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <vector>
+#include <spead2/common_defines.h>
+#include <spead2/recv_heap_placement.h>
+#include <spead2/recv_stream.h>
+
+namespace spead2::recv
+{
+
+/* What a place callback sees and returns, one heap at a time.  The layout is an ABI
+ * (numba and C callbacks are compiled against it): fields are only ever appended. */
+struct chunk_place_data
+{
+    const std::uint8_t *packet;   ///< in: the heap's first packet, whole
+    std::size_t packet_size;      ///< in
+    std::int64_t *items;          ///< in: one value per configured item ID, -1 if absent
+    std::int64_t chunk_id;        ///< out: preset to -1 (a negative id rejects the heap)
+    std::size_t heap_index;       ///< out: index into the chunk's presence array
+    std::size_t heap_offset;      ///< out: byte offset of the payload in the chunk's data
+    std::uint64_t *batch_stats;   ///< in: the batch's statistics
+    std::uint8_t *extra;          ///< in: scratch of max_heap_extra bytes (null if 0)
+    std::size_t extra_offset;     ///< out: where in the chunk's extra to copy the scratch
+    std::size_t extra_size;       ///< out: how many scratch bytes to copy (0: none)
+};
+
+typedef std::function<void(chunk_place_data *data, std::size_t data_size)> chunk_place_function;
+
+/* A chunk: buffers the stream writes into, and the id it was assigned.  The buffers
+ * belong to whoever made the chunk (e.g. numpy arrays held by the Python object); a
+ * subclass keeps them alive. */
+class SPEAD2_API chunk
+{
+public:
+    std::int64_t chunk_id = -1;
+    std::uint64_t stream_id = 0;
+    std::uint8_t *present = nullptr;
+    std::size_t present_size = 0;
+    std::uint8_t *data = nullptr;
+    std::size_t data_size = 0;
+    std::uint8_t *extra = nullptr;
+    std::size_t extra_size = 0;
+
+    virtual ~chunk();
+};
+
+/* Where chunks come from and go to.  allocate may block (a free ring) and returns null
+ * when no chunk can be had (the ring was stopped): heaps for that chunk are dropped.
+ * ready may block (a full data ring).  Both run with the stream's lock held. */
+typedef std::function<std::unique_ptr<chunk>(std::int64_t chunk_id, std::uint64_t *batch_stats)> chunk_allocate_function;
+typedef std::function<void(std::unique_ptr<chunk> &&c, std::uint64_t *batch_stats)> chunk_ready_function;
+
+class SPEAD2_API chunk_stream_config
+{
+private:
+    std::vector<item_pointer_t> items;
+    std::size_t max_chunks = default_max_chunks;
+    chunk_place_function place;
+    std::size_t max_heap_extra = 0;
+    std::size_t packet_presence_payload_size = 0;
+    chunk_allocate_function allocate;
+    chunk_ready_function ready;
+
+public:
+    static constexpr std::size_t default_max_chunks = 2;
+
+    chunk_stream_config &set_items(const std::vector<item_pointer_t> &items) { this->items = items; return *this; }
+    const std::vector<item_pointer_t> &get_items() const { return items; }
+    /// Throws std::invalid_argument for 0.
+    chunk_stream_config &set_max_chunks(std::size_t max_chunks);
+    std::size_t get_max_chunks() const { return max_chunks; }
+    chunk_stream_config &set_place(chunk_place_function place) { this->place = std::move(place); return *this; }
+    const chunk_place_function &get_place() const { return place; }
+    chunk_stream_config &set_max_heap_extra(std::size_t size) { max_heap_extra = size; return *this; }
+    std::size_t get_max_heap_extra() const { return max_heap_extra; }
+    /// Mark packets, not heaps, as present; throws std::invalid_argument for 0.
+    chunk_stream_config &enable_packet_presence(std::size_t payload_size);
+    chunk_stream_config &disable_packet_presence() { packet_presence_payload_size = 0; return *this; }
+    std::size_t get_packet_presence_payload_size() const { return packet_presence_payload_size; }
+    chunk_stream_config &set_allocate(chunk_allocate_function f) { allocate = std::move(f); return *this; }
+    const chunk_allocate_function &get_allocate() const { return allocate; }
+    chunk_stream_config &set_ready(chunk_ready_function f) { ready = std::move(f); return *this; }
+    const chunk_ready_function &get_ready() const { return ready; }
+};
+
+/* The sliding window of chunks under construction: ids head..tail-1, at most
+ * max_chunks of them.  A chunk leaving the window (oldest first) is ready. */
+class SPEAD2_API chunk_window
+{
+private:
+    std::vector<std::unique_ptr<chunk>> slots;   ///< chunk id i lives in slots[i % size]
+    std::int64_t head = 0, tail = 0;
+
+public:
+    explicit chunk_window(std::size_t max_chunks);
+
+    std::int64_t get_head() const { return head; }
+    std::int64_t get_tail() const { return tail; }
+
+    /* The chunk for @a chunk_id, allocating (and back-filling the ids below it) and
+     * retiring the oldest as needed; null if the id is behind the window or no chunk
+     * could be allocated for it. */
+    chunk *get(std::int64_t chunk_id, const chunk_allocate_function &allocate, const chunk_ready_function &ready,
+               std::uint64_t *batch_stats);
+    /// The chunk for @a chunk_id if it is still in the window (never allocates).
+    chunk *find(std::int64_t chunk_id) const;
+    /// Retire every chunk in the window, oldest first.
+    void flush(const chunk_ready_function &ready, std::uint64_t *batch_stats);
+};
+
+/* A receive stream whose heaps are placed into chunks.  Adds the statistics
+ * too_old_heaps and rejected_heaps (after the user's custom ones) and forces
+ * allow_unsized_heaps off: a heap must know its length to be placed. */
+class SPEAD2_API chunk_stream : public stream, private heap_placement
+{
+private:
+    chunk_stream_config chunk_config;
+    chunk_window window;
+    std::size_t too_old_heaps_index, rejected_heaps_index;
+    std::vector<std::int64_t> item_values;
+    std::vector<std::uint8_t> extra_scratch;
+
+    heap_place place(const packet_header &packet, std::uint64_t *batch_stats) override;
+    void copy(std::uint8_t *dst, const packet_header &packet, const heap_place &place) override;
+
+protected:
+    void heap_ready(live_heap &&h) override;
+    void stop_received() override;
+
+public:
+    chunk_stream(std::shared_ptr<thread_pool> pool, const stream_config &config,
+                 const chunk_stream_config &chunk_config);
+    ~chunk_stream() override;
+
+    const chunk_stream_config &get_chunk_config() const { return chunk_config; }
+    std::size_t get_too_old_heaps_index() const { return too_old_heaps_index; }
+    std::size_t get_rejected_heaps_index() const { return rejected_heaps_index; }
+};
+
+} // namespace spead2::recv
+
+#endif
