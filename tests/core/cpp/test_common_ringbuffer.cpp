@@ -112,11 +112,74 @@ int test_readiness_fd()
     return 0;
 }
 
+int test_space_fd()
+{
+    ring_type ring(2);
+    CHECK(ring.try_push(std::make_unique<int>(1)) == ring_status::ok);
+    const int fd = ring.get_space_fd();
+    CHECK(fd == ring.get_space_fd());
+    CHECK(readable(fd));   // one slot free
+    CHECK(ring.try_push(std::make_unique<int>(2)) == ring_status::ok);
+    CHECK(!readable(fd));  // full
+    std::optional<std::unique_ptr<int>> out;
+    CHECK(ring.try_pop(out) == ring_status::ok);
+    CHECK(readable(fd));
+    CHECK(ring.try_push(std::make_unique<int>(3)) == ring_status::ok);
+    CHECK(!readable(fd));
+    ring.stop();
+    CHECK(readable(fd));   // stopped: a producer must wake up to see it
+
+    ring_type full_first(1);
+    CHECK(full_first.try_push(std::make_unique<int>(1)) == ring_status::ok);
+    CHECK(!readable(full_first.get_space_fd()));
+    return 0;
+}
+
+int test_wait_for_space()
+{
+    ring_type ring(1);
+    CHECK(ring.wait_for_space(std::chrono::milliseconds(0)));
+    CHECK(ring.try_push(std::make_unique<int>(1)) == ring_status::ok);
+    CHECK(!ring.wait_for_space(std::chrono::milliseconds(20)));
+    std::thread popper([&ring] {
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        ring.pop();
+    });
+    CHECK(ring.wait_for_space(std::chrono::seconds(5)));
+    popper.join();
+    CHECK(ring.try_push(std::make_unique<int>(2)) == ring_status::ok);
+    std::thread stopper([&ring] {
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        ring.stop();
+    });
+    CHECK(ring.wait_for_space(std::chrono::seconds(5)));   // stopped counts as ready
+    stopper.join();
+    return 0;
+}
+
+int test_producers()
+{
+    ring_type ring(2);
+    CHECK(!ring.remove_producer());   // none registered: nothing happens
+    CHECK(!ring.is_stopped());
+    ring.add_producer();
+    ring.add_producer();
+    CHECK(ring.try_push(std::make_unique<int>(1)) == ring_status::ok);
+    CHECK(!ring.remove_producer());
+    CHECK(!ring.is_stopped());
+    CHECK(ring.remove_producer());    // the last one stops the ring
+    CHECK(ring.is_stopped());
+    CHECK(*ring.pop() == 1);          // what was pushed stays retrievable
+    CHECK(!ring.remove_producer());
+    return 0;
+}
+
 } // anonymous namespace
 
 int main()
 {
-    if (test_status_codes() || test_blocking_push_released_by_pop_and_stop() || test_readiness_fd())
+    if (test_status_codes() || test_blocking_push_released_by_pop_and_stop() || test_readiness_fd()
+        || test_space_fd() || test_wait_for_space() || test_producers())
         return 1;
     std::puts("ok");
     return 0;

@@ -80,6 +80,10 @@ private:
     /* Created on first use: only event-loop consumers need it, and keeping it in step
      * costs a system call whenever the ring becomes empty or non-empty. */
     std::unique_ptr<readiness_fd> data_fd;
+    /// Likewise for event-loop producers: readable while there is space or the ring is stopped.
+    std::unique_ptr<readiness_fd> space_fd;
+    /// Producers registered with add_producer() that have not yet called remove_producer().
+    std::size_t producers = 0;
 
     /// With the lock held; returns whether a consumer waits to be woken.
     bool push_locked(T &&item)
@@ -87,6 +91,8 @@ private:
         slots[(head + count) % slots.size()].emplace(std::move(item));
         if (++count == 1 && data_fd)
             data_fd->set();
+        if (count == slots.size() && space_fd && !stopped)
+            space_fd->clear();
         return data_waiters > 0;
     }
 
@@ -97,7 +103,9 @@ private:
         out.emplace(std::move(*slot));
         slot.reset();
         head = (head + 1) % slots.size();
-        if (--count == 0 && !stopped && data_fd)
+        if (count-- == slots.size() && space_fd)
+            space_fd->set();
+        if (count == 0 && !stopped && data_fd)
             data_fd->clear();
         return space_waiters > 0;
     }
@@ -122,6 +130,18 @@ public:
                 data_fd->set();
         }
         return data_fd->get_fd();
+    }
+
+    int get_space_fd()
+    {
+        std::lock_guard<std::mutex> lock(mutex);
+        if (!space_fd)
+        {
+            space_fd = std::make_unique<readiness_fd>();
+            if (count < slots.size() || stopped)
+                space_fd->set();
+        }
+        return space_fd->get_fd();
     }
 
     /// Blocks while full. Throws ringbuffer_stopped.
@@ -196,6 +216,17 @@ public:
         return ready;
     }
 
+    /// As wait_for_data, for space to push (or the ring stopped).
+    template<typename Rep, typename Period>
+    bool wait_for_space(const std::chrono::duration<Rep, Period> &timeout)
+    {
+        std::unique_lock<std::mutex> lock(mutex);
+        space_waiters++;
+        bool ready = space_cond.wait_for(lock, timeout, [this] { return stopped || count < slots.size(); });
+        space_waiters--;
+        return ready;
+    }
+
     /// Wake all waiters; pushes fail from now on, pops drain what is left. Idempotent.
     void stop()
     {
@@ -204,9 +235,31 @@ public:
             stopped = true;
             if (data_fd)
                 data_fd->set();
+            if (space_fd)
+                space_fd->set();
         }
         data_cond.notify_all();
         space_cond.notify_all();
+    }
+
+    /* Producer counting, for rings that several producers share (e.g. streams feeding
+     * one consumer): the ring stops when the last registered producer is done. */
+    void add_producer()
+    {
+        std::lock_guard<std::mutex> lock(mutex);
+        producers++;
+    }
+
+    /// Returns true if this call stopped the ring (it was the last producer).
+    bool remove_producer()
+    {
+        {
+            std::lock_guard<std::mutex> lock(mutex);
+            if (producers == 0 || --producers > 0)
+                return false;
+        }
+        stop();
+        return true;
     }
 
     bool is_stopped() const
