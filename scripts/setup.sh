@@ -34,7 +34,7 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
 fi
 
 # Core first: plugins and the facade are built against the installed core.
-for pkg in packages/spead2-core packages/spead2-udp .; do
+for pkg in packages/spead2-core packages/spead2-udp packages/spead2-chunk .; do
     name=$(basename "$(cd "$pkg" && pwd)")
     [ "$pkg" = . ] && name=spead2
     "$vpy" -m pip install --quiet --disable-pip-version-check --no-build-isolation --no-deps \

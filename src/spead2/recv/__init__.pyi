@@ -22,6 +22,8 @@ from spead2 import MemoryAllocator as _MemoryAllocator
 from spead2 import InprocQueue as _InprocQueue
 from spead2 import ThreadPool as _ThreadPool
 from spead2_core._core import RawDescriptor as _RawDescriptor
+from spead2_chunk._chunk import Chunk as Chunk
+from spead2_chunk._chunk import ChunkRingbuffer as ChunkRingbuffer
 
 from . import stream_stat_indices as stream_stat_indices
 

@@ -1,0 +1,14 @@
+"""Hook implementations of the spead2-chunk plugin (entry point ``chunk`` in group ``spead2``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from spead2_core.hookspecs import hookimpl
+
+from . import _chunk
+
+
+@hookimpl
+def spead2_recv_names() -> dict[str, Any]:
+    return {"Chunk": _chunk.Chunk, "ChunkRingbuffer": _chunk.ChunkRingbuffer}
