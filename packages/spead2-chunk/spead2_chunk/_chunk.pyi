@@ -1,6 +1,8 @@
 # Native part of the spead2-chunk plugin; the public names are re-exported by
 # spead2.recv (see its stub).
-from typing import Any
+from typing import Any, ClassVar
+
+from typing_extensions import Self
 
 class Chunk:
     def __init__(self, *, chunk_id: int = -1, stream_id: int = 0, present: Any = None, data: Any = None,
@@ -31,3 +33,16 @@ class ChunkRingbuffer:
     def remove_producer(self) -> bool: ...
     def __iter__(self) -> ChunkRingbuffer: ...
     def __next__(self) -> Chunk: ...
+
+class ChunkStreamConfig:
+    DEFAULT_MAX_CHUNKS: ClassVar[int]
+    def __init__(self, *, items: list[int] = ..., max_chunks: int = 2, place: Any = None,
+                 max_heap_extra: int = 0) -> None: ...
+    items: list[int]
+    max_chunks: int
+    place: Any
+    max_heap_extra: int
+    @property
+    def packet_presence_payload_size(self) -> int: ...
+    def enable_packet_presence(self, payload_size: int) -> Self: ...
+    def disable_packet_presence(self) -> Self: ...

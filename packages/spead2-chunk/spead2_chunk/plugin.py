@@ -11,4 +11,8 @@ from . import _chunk
 
 @hookimpl
 def spead2_recv_names() -> dict[str, Any]:
-    return {"Chunk": _chunk.Chunk, "ChunkRingbuffer": _chunk.ChunkRingbuffer}
+    return {
+        "Chunk": _chunk.Chunk,
+        "ChunkRingbuffer": _chunk.ChunkRingbuffer,
+        "ChunkStreamConfig": _chunk.ChunkStreamConfig,
+    }

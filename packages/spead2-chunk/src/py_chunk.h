@@ -75,6 +75,7 @@ public:
 };
 
 void register_chunk(py::module_ &m);
+void register_chunk_stream(py::module_ &m);
 
 } // namespace spead2::python
 

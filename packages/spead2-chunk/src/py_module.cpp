@@ -5,4 +5,5 @@ PYBIND11_MODULE(_chunk, m)
 {
     m.doc() = "spead2 chunking receiver (native part of the spead2-chunk plugin)";
     spead2::python::register_chunk(m);
+    spead2::python::register_chunk_stream(m);
 }

@@ -24,6 +24,7 @@ from spead2 import ThreadPool as _ThreadPool
 from spead2_core._core import RawDescriptor as _RawDescriptor
 from spead2_chunk._chunk import Chunk as Chunk
 from spead2_chunk._chunk import ChunkRingbuffer as ChunkRingbuffer
+from spead2_chunk._chunk import ChunkStreamConfig as ChunkStreamConfig
 
 from . import stream_stat_indices as stream_stat_indices
 
