@@ -106,21 +106,7 @@ py::object take(std::unique_ptr<recv::chunk> &&c)
 
 py::object ring_get(py_chunk_ring &self, bool wait)
 {
-    std::optional<std::unique_ptr<recv::chunk>> out;
-    while (true)
-    {
-        switch (self.ring->try_pop(out))
-        {
-        case ring_status::ok:
-            return take(std::move(*out));
-        case ring_status::stopped:
-            throw ringbuffer_stopped();
-        default:
-            if (!wait)
-                throw ringbuffer_empty();
-        }
-        interruptible_wait([&self](auto timeout) { return self.ring->wait_for_data(timeout); });
-    }
+    return take(ring_pop(*self.ring, wait));
 }
 
 void ring_put(py_chunk_ring &self, py::object chunk, bool wait)
@@ -210,16 +196,7 @@ void register_chunk(py::module_ &m)
         .def("remove_producer", [](py_chunk_ring &r) { return r.ring->remove_producer(); },
              "One producer is done; the last one stops the ring (returns True if this call did).")
         .def("__iter__", [](py::object self) { return self; })
-        .def("__next__", [](py_chunk_ring &r) {
-            try
-            {
-                return ring_get(r, true);
-            }
-            catch (ringbuffer_stopped &)
-            {
-                throw py::stop_iteration();
-            }
-        });
+        .def("__next__", [](py_chunk_ring &r) { return stop_iteration_at_stop([&r] { return ring_get(r, true); }); });
 }
 
 } // namespace spead2::python

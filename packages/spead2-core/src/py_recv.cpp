@@ -47,23 +47,7 @@ py::object to_python(any_heap &&h)
 
 py::object pop_heap(ring_stream &s, bool wait)
 {
-    auto &ring = s.get_ringbuffer();
-    std::optional<any_heap> h;
-    while (true)
-    {
-        // Try first: when heaps are waiting, releasing the GIL to wait costs more than the pop.
-        switch (ring.try_pop(h))
-        {
-        case ring_status::ok:
-            return to_python(std::move(*h));
-        case ring_status::stopped:
-            throw ringbuffer_stopped();
-        default:
-            if (!wait)
-                throw ringbuffer_empty();
-        }
-        interruptible_wait([&ring](auto timeout) { return ring.wait_for_data(timeout); });
-    }
+    return to_python(ring_pop(s.get_ringbuffer(), wait));
 }
 
 void register_stats(py::module_ &m)
@@ -307,16 +291,7 @@ void register_streams(py::module_ &m)
         .def("get_nowait", [](ring_stream &s) { return pop_heap(s, false); },
              "The next heap if one is ready; raises spead2.Empty or spead2.Stopped.")
         .def("__iter__", [](py::object self) { return self; })
-        .def("__next__", [](ring_stream &s) {
-            try
-            {
-                return pop_heap(s, true);
-            }
-            catch (ringbuffer_stopped &)
-            {
-                throw py::stop_iteration();
-            }
-        })
+        .def("__next__", [](ring_stream &s) { return stop_iteration_at_stop([&s] { return pop_heap(s, true); }); })
         .def_property_readonly("fd", [](ring_stream &s) { return s.get_ringbuffer().get_data_fd(); })
         .def_property_readonly("ringbuffer", &ring_stream::get_ringbuffer, py::return_value_policy::reference_internal)
         .def_property_readonly("ring_config", [](const ring_stream &s) { return ring_stream_config(s.get_ring_config()); });

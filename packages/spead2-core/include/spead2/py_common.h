@@ -14,6 +14,7 @@
 #include <unistd.h>
 #include <pybind11/pybind11.h>
 #include <spead2/common_defines.h>
+#include <spead2/common_ringbuffer.h>
 #include <spead2/common_shutdown.h>
 
 namespace spead2::python
@@ -170,6 +171,44 @@ void interruptible_wait(Wait &&wait)
             return;
         if (PyErr_CheckSignals() != 0)
             throw py::error_already_set();
+    }
+}
+
+/* Take the next item of @a ring for Python: tried first (when items are waiting,
+ * releasing the GIL to wait costs more than the pop), then, if @a wait, waited for
+ * with the GIL released and Ctrl-C honoured.  Throws ringbuffer_empty (not waiting)
+ * or ringbuffer_stopped (stopped and drained). */
+template<typename T>
+T ring_pop(ringbuffer<T> &ring, bool wait)
+{
+    std::optional<T> item;
+    while (true)
+    {
+        switch (ring.try_pop(item))
+        {
+        case ring_status::ok:
+            return std::move(*item);
+        case ring_status::stopped:
+            throw ringbuffer_stopped();
+        default:
+            if (!wait)
+                throw ringbuffer_empty();
+        }
+        interruptible_wait([&ring](auto timeout) { return ring.wait_for_data(timeout); });
+    }
+}
+
+/// For __next__ of a ring's consumer: @a get's result, with the ring's end as StopIteration.
+template<typename F>
+auto stop_iteration_at_stop(F &&get) -> decltype(get())
+{
+    try
+    {
+        return get();
+    }
+    catch (ringbuffer_stopped &)
+    {
+        throw py::stop_iteration();
     }
 }
 
