@@ -29,7 +29,8 @@ chunk_stream_config &chunk_stream_config::enable_packet_presence(std::size_t pay
 
 /* ---- the window ---------------------------------------------------------- */
 
-chunk_window::chunk_window(std::size_t max_chunks) : slots(max_chunks)
+chunk_window::chunk_window(std::size_t max_chunks, std::uint64_t stream_id)
+    : slots(max_chunks), stream_id(stream_id)
 {
 }
 
@@ -67,7 +68,10 @@ chunk *chunk_window::get(std::int64_t chunk_id, const chunk_allocate_function &a
             std::unique_ptr<chunk> &slot = slots[std::size_t(tail) % slots.size()];
             slot = allocate(tail, batch_stats);
             if (slot)
+            {
                 slot->chunk_id = tail;
+                slot->stream_id = stream_id;
+            }
             tail++;
         }
     }
@@ -107,7 +111,7 @@ chunk_stream::chunk_stream(std::shared_ptr<thread_pool> pool, const stream_confi
                            const chunk_stream_config &chunk_config)
     : stream(std::move(pool), chunk_base_config(config)),
       chunk_config(chunk_config),
-      window(chunk_config.get_max_chunks()),
+      window(chunk_config.get_max_chunks(), config.get_stream_id()),
       too_old_heaps_index(get_config().get_stat_index("too_old_heaps")),
       rejected_heaps_index(get_config().get_stat_index("rejected_heaps")),
       item_values(chunk_config.get_items().size()),
@@ -163,7 +167,6 @@ heap_place chunk_stream::place(const packet_header &packet, std::uint64_t *batch
             batch_stats[too_old_heaps_index]++;
         return {nullptr, {no_chunk, 0}};
     }
-    c->stream_id = get_config().get_stream_id();
     if (data.extra_size > 0 && c->extra)
         std::memcpy(c->extra + data.extra_offset, extra_scratch.data(),
                     std::min(data.extra_size, extra_scratch.size()));

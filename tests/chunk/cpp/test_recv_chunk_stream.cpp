@@ -23,6 +23,7 @@ namespace
 constexpr spead2::item_pointer_t timestamp_id = 0x1600;
 constexpr std::size_t heap_size = 3000;   // three packets of 1472-byte packets
 constexpr std::size_t heaps_per_chunk = 4;
+constexpr std::uint64_t stream_id = 17;
 
 /// A chunk that owns its buffers.
 struct owned_chunk : spead2::recv::chunk
@@ -105,7 +106,7 @@ result receive(const std::vector<std::uint8_t> &wire, std::size_t max_chunks, st
     });
     auto pool = std::make_shared<spead2::thread_pool>(1);
     spead2::recv::stream_config base;
-    base.set_max_heaps(2);
+    base.set_max_heaps(2).set_stream_id(stream_id);
     auto s = std::make_unique<spead2::recv::chunk_stream>(pool, base, config);
     s->emplace_reader<spead2::recv::mem_reader>(wire.data(), wire.size());
     for (int i = 0; i < 500 && !s->is_stopped(); i++)
@@ -133,7 +134,10 @@ int test_heaps_placed_in_order()
     result r = receive(encode({40, 41, 37, 43, 42}, true), 4, 0, &sizes);
     CHECK(r.chunks.size() == 4);
     for (std::size_t i = 0; i < r.chunks.size(); i++)
+    {
         CHECK(r.chunks[i]->chunk_id == std::int64_t(7 + i));
+        CHECK(r.chunks[i]->stream_id == stream_id);   // back-filled ones too
+    }
     const spead2::recv::chunk &c10 = *r.chunks[3];
     CHECK(heap_is(c10, 0, 40) && heap_is(c10, 1, 41) && heap_is(c10, 2, 42) && heap_is(c10, 3, 43));
     CHECK(heap_is(*r.chunks[2], 1, 37));

@@ -99,9 +99,10 @@ class SPEAD2_API chunk_window
 private:
     std::vector<std::unique_ptr<chunk>> slots;   ///< chunk id i lives in slots[i % size]
     std::int64_t head = 0, tail = 0;
+    std::uint64_t stream_id;   ///< given to every chunk the window allocates
 
 public:
-    explicit chunk_window(std::size_t max_chunks);
+    chunk_window(std::size_t max_chunks, std::uint64_t stream_id);
 
     std::int64_t get_head() const { return head; }
     std::int64_t get_tail() const { return tail; }
