@@ -9,6 +9,7 @@ and scripts see a time series with no control characters.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import sys
@@ -78,6 +79,13 @@ class LiveDisplay:
         else:
             self._out.write(text + "\n")
         self._out.flush()
+
+
+async def refresh(display: LiveDisplay, lines: typing.Callable[[], list[str]], interval: float) -> None:
+    """Show ``lines()`` on ``display`` every ``interval`` seconds until cancelled."""
+    while True:
+        await asyncio.sleep(interval)
+        display.status(lines())
 
 
 def per_second(count: float, seconds: float) -> float:

@@ -28,7 +28,7 @@ import spead2.recv
 import spead2.recv.asyncio
 from spead2.tools import cmdline
 from spead2.tools._entry import run_tool
-from spead2.tools._live_stats import LiveDisplay, RateMeter
+from spead2.tools._live_stats import LiveDisplay, RateMeter, refresh
 
 
 def get_args(argv: typing.Sequence[str] | None = None) -> tuple[argparse.Namespace, cmdline.ReceiverOptions]:
@@ -158,13 +158,6 @@ class StreamReport:
             self.stream.stop()
 
 
-async def show_live_stats(display: LiveDisplay, reports: list[StreamReport], interval: float) -> None:
-    """Redraw the live lines every ``interval`` seconds until cancelled."""
-    while True:
-        await asyncio.sleep(interval)
-        display.status([report.status_line() for report in reports])
-
-
 async def run(args: argparse.Namespace, receiver: cmdline.ReceiverOptions) -> None:
     """Build the streams and run them until each ends; SIGINT stops them all."""
     loop = asyncio.get_running_loop()
@@ -209,7 +202,7 @@ async def run_reports(reports: list[StreamReport], display: LiveDisplay | None, 
     tasks = [asyncio.ensure_future(report.run()) for report in reports]
     live = None
     if display is not None and interval is not None:
-        live = asyncio.ensure_future(show_live_stats(display, reports, interval))
+        live = asyncio.ensure_future(refresh(display, lambda: [report.status_line() for report in reports], interval))
     try:
         await asyncio.gather(*tasks, return_exceptions=True)
     finally:

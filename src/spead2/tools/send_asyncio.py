@@ -28,7 +28,7 @@ import spead2.send
 import spead2.send.asyncio
 from spead2.tools import cmdline
 from spead2.tools._entry import run_tool
-from spead2.tools._live_stats import LiveDisplay, RateMeter
+from spead2.tools._live_stats import LiveDisplay, RateMeter, refresh
 
 
 def parse_endpoint(endpoint: str) -> tuple[str, int]:
@@ -123,12 +123,6 @@ class SendCounter:
         )
 
 
-async def show_live_stats(display: LiveDisplay, counter: SendCounter, interval: float) -> None:
-    while True:
-        await asyncio.sleep(interval)
-        display.status([counter.status_line()])
-
-
 async def run(args: argparse.Namespace, sender: cmdline.SenderOptions) -> None:
     """Send the heaps, at most ``--max-heaps`` outstanding, and print what was sent."""
     item_group = make_item_group(args, sender)
@@ -139,7 +133,7 @@ async def run(args: argparse.Namespace, sender: cmdline.SenderOptions) -> None:
     counter = SendCounter()
     live = None
     if args.stats_interval is not None:
-        live = asyncio.ensure_future(show_live_stats(LiveDisplay(), counter, args.stats_interval))
+        live = asyncio.ensure_future(refresh(LiveDisplay(), lambda: [counter.status_line()], args.stats_interval))
     pending: collections.deque[asyncio.Task] = collections.deque()
 
     async def queue(heap: spead2.send.Heap, substream_index: int) -> None:
