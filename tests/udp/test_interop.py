@@ -200,6 +200,26 @@ def receive_json(stream, common) -> list[dict]:
     return json.loads(json.dumps(run_in_thread(run)))
 
 
+def receive_during(stream, common, send) -> list[dict]:
+    """Our stream's heaps (as receive_json describes them), received while ``send()`` runs."""
+    got: dict = {}
+    thread = threading.Thread(target=lambda: got.update(heaps=receive_json(stream, common)), daemon=True)
+    thread.start()
+    send()
+    thread.join(TIMEOUT)
+    assert not thread.is_alive(), "our receiver did not see the end of stream"
+    return got["heaps"]
+
+
+def send_heaps(sender, ig, common, n: int, end: bool = True) -> None:
+    """Send heaps 0..n-1 of the common item group (and the end-of-stream heap)."""
+    for i in range(n):
+        common["fill"](ig, i)
+        sender.send_heap(ig.get_heap())
+    if end:
+        sender.send_heap(ig.get_end())
+
+
 def peer_env() -> dict:
     env = dict(os.environ)
     env.pop("PYTHONPATH", None)
@@ -274,17 +294,9 @@ def test_reference_udp_to_us(reference_python, scripts, common, make_stream, hos
     stream.add_udp_reader(sock, max_size=9200)
     port = port_of(sock)
     sock.close()
-    got: dict = {}
-
-    def receive():
-        got["heaps"] = receive_json(stream, common)
-
-    thread = threading.Thread(target=receive, daemon=True)
-    thread.start()
-    run_sender(reference_python, scripts, "udp", host, port, bits, mps)
-    thread.join(TIMEOUT)
-    assert not thread.is_alive(), "our receiver did not see the end of stream"
-    assert got["heaps"] == expected(common, N_HEAPS, bits)
+    heaps = receive_during(stream, common,
+                           lambda: run_sender(reference_python, scripts, "udp", host, port, bits, mps))
+    assert heaps == expected(common, N_HEAPS, bits)
     assert stream.stats["incomplete_heaps_flushed"] == 0
 
 
@@ -296,13 +308,7 @@ def test_us_udp_to_reference(reference_python, scripts, common, thread_pool, pee
                                    spead2.send.StreamConfig(max_packet_size=mps, rate=1e8))
     ig = common["make_send_ig"](spead2, bits)
 
-    def send_all():
-        for i in range(N_HEAPS):
-            common["fill"](ig, i)
-            sender.send_heap(ig.get_heap())
-        sender.send_heap(ig.get_end())
-
-    run_in_thread(send_all)
+    run_in_thread(send_heaps, sender, ig, common, N_HEAPS)
     out, err = peer.finish()
     assert peer.proc.returncode == 0, err[-2000:]
     assert json.loads(out) == expected(common, N_HEAPS, bits)
@@ -314,17 +320,9 @@ def test_reference_tcp_to_us(reference_python, scripts, common, make_stream):
     stream.add_tcp_reader(listener)
     port = port_of(listener)
     listener.close()
-    got: dict = {}
-
-    def receive():
-        got["heaps"] = receive_json(stream, common)
-
-    thread = threading.Thread(target=receive, daemon=True)
-    thread.start()
-    run_sender(reference_python, scripts, "tcp", "127.0.0.1", port, 40, 8192)
-    thread.join(TIMEOUT)
-    assert not thread.is_alive(), "our receiver did not see the end of stream"
-    assert got["heaps"] == expected(common, N_HEAPS)
+    heaps = receive_during(stream, common,
+                           lambda: run_sender(reference_python, scripts, "tcp", "127.0.0.1", port, 40, 8192))
+    assert heaps == expected(common, N_HEAPS)
 
 
 def test_us_tcp_to_reference(reference_python, scripts, common, thread_pool, peers):
@@ -335,10 +333,7 @@ def test_us_tcp_to_reference(reference_python, scripts, common, thread_pool, pee
     def send_all():
         sender = spead2.send.TcpStream(thread_pool, [("127.0.0.1", port)],
                                        spead2.send.StreamConfig(max_packet_size=8192))
-        for i in range(N_HEAPS):
-            common["fill"](ig, i)
-            sender.send_heap(ig.get_heap())
-        sender.send_heap(ig.get_end())
+        send_heaps(sender, ig, common, N_HEAPS)
 
     run_in_thread(send_all)
     out, err = peer.finish()
@@ -355,9 +350,7 @@ def test_us_tcp_to_reference_close_ends_stream(reference_python, scripts, common
     def send_and_close():
         sender = spead2.send.TcpStream(thread_pool, [("127.0.0.1", port)],
                                        spead2.send.StreamConfig(max_packet_size=8192))
-        for i in range(2):
-            common["fill"](ig, i)
-            sender.send_heap(ig.get_heap())
+        send_heaps(sender, ig, common, 2, end=False)
         del sender  # the last reference: the connection closes
 
     run_in_thread(send_and_close)
