@@ -106,7 +106,7 @@ py::object take(std::unique_ptr<recv::chunk> &&c)
 
 py::object ring_get(py_chunk_ring &self, bool wait)
 {
-    return take(ring_pop(*self.ring, wait));
+    return ring_pop(*self.ring, wait, take);
 }
 
 void ring_put(py_chunk_ring &self, py::object chunk, bool wait)

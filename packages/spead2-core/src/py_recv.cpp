@@ -47,7 +47,7 @@ py::object to_python(any_heap &&h)
 
 py::object pop_heap(ring_stream &s, bool wait)
 {
-    return to_python(ring_pop(s.get_ringbuffer(), wait));
+    return ring_pop(s.get_ringbuffer(), wait, to_python);
 }
 
 void register_stats(py::module_ &m)

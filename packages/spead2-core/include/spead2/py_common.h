@@ -174,12 +174,12 @@ void interruptible_wait(Wait &&wait)
     }
 }
 
-/* Take the next item of @a ring for Python: tried first (when items are waiting,
- * releasing the GIL to wait costs more than the pop), then, if @a wait, waited for
- * with the GIL released and Ctrl-C honoured.  Throws ringbuffer_empty (not waiting)
- * or ringbuffer_stopped (stopped and drained). */
-template<typename T>
-T ring_pop(ringbuffer<T> &ring, bool wait)
+/* Take the next item of @a ring for Python and return @a convert of it: tried first
+ * (when items are waiting, releasing the GIL to wait costs more than the pop), then,
+ * if @a wait, waited for with the GIL released and Ctrl-C honoured.  Throws
+ * ringbuffer_empty (not waiting) or ringbuffer_stopped (stopped and drained). */
+template<typename T, typename Convert>
+py::object ring_pop(ringbuffer<T> &ring, bool wait, Convert &&convert)
 {
     std::optional<T> item;
     while (true)
@@ -187,7 +187,7 @@ T ring_pop(ringbuffer<T> &ring, bool wait)
         switch (ring.try_pop(item))
         {
         case ring_status::ok:
-            return std::move(*item);
+            return convert(std::move(*item));
         case ring_status::stopped:
             throw ringbuffer_stopped();
         default:
