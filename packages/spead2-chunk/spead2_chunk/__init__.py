@@ -1,8 +1,8 @@
 """spead2-chunk: the chunking receiver for spead2.
 
-Installed, it gives ``spead2.recv.Chunk``, ``ChunkRingbuffer`` and ``ChunkStreamConfig`` through
-the hooks in :mod:`spead2_chunk.plugin` (entry point ``chunk`` in group ``spead2``).
-The chunk streams themselves are still to come (issue 10).
+Installed, it gives ``spead2.recv.Chunk``, ``ChunkRingbuffer``, ``ChunkStreamConfig``,
+``ChunkRingStream``, ``ChunkStreamRingGroup`` and their companions through the hooks in
+:mod:`spead2_chunk.plugin` (entry point ``chunk`` in group ``spead2``).
 """
 
 from __future__ import annotations

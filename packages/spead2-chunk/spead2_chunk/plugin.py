@@ -6,7 +6,7 @@ from typing import Any
 
 from spead2_core.hookspecs import hookimpl
 
-from . import _chunk
+from . import _chunk, _group
 
 
 @hookimpl
@@ -15,4 +15,9 @@ def spead2_recv_names() -> dict[str, Any]:
         "Chunk": _chunk.Chunk,
         "ChunkRingbuffer": _chunk.ChunkRingbuffer,
         "ChunkStreamConfig": _chunk.ChunkStreamConfig,
+        "ChunkRingPair": _chunk.ChunkRingPair,
+        "ChunkRingStream": _chunk.ChunkRingStream,
+        "ChunkStreamGroupConfig": _chunk.ChunkStreamGroupConfig,
+        "ChunkStreamGroupMember": _chunk.ChunkStreamGroupMember,
+        "ChunkStreamRingGroup": _group.ChunkStreamRingGroup,
     }

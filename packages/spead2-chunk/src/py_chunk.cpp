@@ -86,56 +86,49 @@ py::object inflight_chunk::restore()
     return std::move(owner);
 }
 
-/* ---- rings --------------------------------------------------------------- */
-
-py_chunk_ring::py_chunk_ring(std::size_t maxsize)
+py::object restore_chunk(std::unique_ptr<recv::chunk> &&c)
 {
-    if (maxsize == 0)
-        throw std::invalid_argument("maxsize must be at least 1");
-    ring = std::make_shared<chunk_ring>(maxsize);
+    // Every chunk reaching Python came from Python: rings and streams only move them.
+    return static_cast<inflight_chunk &>(*c).restore();
 }
+
+/* ---- rings --------------------------------------------------------------- */
 
 namespace
 {
 
-/// The Python object of a chunk taken from a ring (every chunk in a ring came from Python).
-py::object take(std::unique_ptr<recv::chunk> &&c)
+py::object ring_get(chunk_ring &ring, bool wait)
 {
-    return static_cast<inflight_chunk &>(*c).restore();
+    return ring_pop(ring, wait, restore_chunk);
 }
 
-py::object ring_get(py_chunk_ring &self, bool wait)
-{
-    return ring_pop(*self.ring, wait, take);
-}
-
-void ring_put(py_chunk_ring &self, py::object chunk, bool wait)
+void ring_put(chunk_ring &ring, py::object chunk, bool wait)
 {
     auto flying = std::make_unique<inflight_chunk>(std::move(chunk));
     std::unique_ptr<recv::chunk> item = std::move(flying);
     while (true)
     {
-        switch (self.ring->try_push(std::move(item)))
+        switch (ring.try_push(std::move(item)))
         {
         case ring_status::ok:
             return;
         case ring_status::stopped:
-            take(std::move(item));   // the caller keeps a usable chunk
+            restore_chunk(std::move(item));   // the caller keeps a usable chunk
             throw ringbuffer_stopped();
         default:
             if (!wait)
             {
-                take(std::move(item));
+                restore_chunk(std::move(item));
                 throw ringbuffer_full();
             }
         }
         try
         {
-            interruptible_wait([&self](auto timeout) { return self.ring->wait_for_space(timeout); });
+            interruptible_wait([&ring](auto timeout) { return ring.wait_for_space(timeout); });
         }
         catch (...)
         {
-            take(std::move(item));
+            restore_chunk(std::move(item));
             throw;
         }
     }
@@ -173,30 +166,35 @@ void register_chunk(py::module_ &m)
         .def_property("extra", [](const py_chunk &c) { return buffer_getter(c.extra); },
                       [](py_chunk &c, py::object obj) { c.extra = chunk_buffer(std::move(obj)); });
 
-    py::class_<py_chunk_ring>(m, "ChunkRingbuffer", py::dynamic_attr(),
-                              "A bounded, thread-safe FIFO of chunks (spec 6.7).")
-        .def(py::init<std::size_t>(), py::arg("maxsize"))
-        .def_property_readonly("maxsize", [](const py_chunk_ring &r) { return r.ring->capacity(); })
-        .def_property_readonly("data_fd", [](py_chunk_ring &r) { return r.ring->get_data_fd(); })
-        .def_property_readonly("space_fd", [](py_chunk_ring &r) { return r.ring->get_space_fd(); })
-        .def("qsize", [](const py_chunk_ring &r) { return r.ring->size(); })
-        .def("empty", [](const py_chunk_ring &r) { return r.ring->size() == 0; })
-        .def("full", [](const py_chunk_ring &r) { return r.ring->size() == r.ring->capacity(); })
-        .def("get", [](py_chunk_ring &r) { return ring_get(r, true); },
+    py::class_<chunk_ring, std::shared_ptr<chunk_ring>>(m, "ChunkRingbuffer", py::dynamic_attr(),
+                                                         "A bounded, thread-safe FIFO of chunks (spec 6.7).")
+        .def(py::init([](std::size_t maxsize) {
+                 if (maxsize == 0)
+                     throw std::invalid_argument("maxsize must be at least 1");
+                 return std::make_shared<chunk_ring>(maxsize);
+             }),
+             py::arg("maxsize"))
+        .def_property_readonly("maxsize", &chunk_ring::capacity)
+        .def_property_readonly("data_fd", &chunk_ring::get_data_fd)
+        .def_property_readonly("space_fd", &chunk_ring::get_space_fd)
+        .def("qsize", &chunk_ring::size)
+        .def("empty", [](const chunk_ring &r) { return r.size() == 0; })
+        .def("full", [](const chunk_ring &r) { return r.size() == r.capacity(); })
+        .def("get", [](chunk_ring &r) { return ring_get(r, true); },
              "The next chunk, waiting for one (spead2.Stopped once stopped and drained).")
-        .def("get_nowait", [](py_chunk_ring &r) { return ring_get(r, false); },
+        .def("get_nowait", [](chunk_ring &r) { return ring_get(r, false); },
              "The next chunk (spead2.Empty if none, spead2.Stopped once stopped and drained).")
-        .def("put", [](py_chunk_ring &r, py::object c) { ring_put(r, std::move(c), true); }, py::arg("chunk"),
+        .def("put", [](chunk_ring &r, py::object c) { ring_put(r, std::move(c), true); }, py::arg("chunk"),
              "Add a chunk, waiting for space (spead2.Stopped if stopped).")
-        .def("put_nowait", [](py_chunk_ring &r, py::object c) { ring_put(r, std::move(c), false); },
+        .def("put_nowait", [](chunk_ring &r, py::object c) { ring_put(r, std::move(c), false); },
              py::arg("chunk"), "Add a chunk (spead2.Full if full, spead2.Stopped if stopped).")
-        .def("stop", [](py_chunk_ring &r) { r.ring->stop(); return true; },
+        .def("stop", [](chunk_ring &r) { r.stop(); return true; },
              "Stop: puts fail, gets drain what is left then raise spead2.Stopped. Returns True.")
-        .def("add_producer", [](py_chunk_ring &r) { r.ring->add_producer(); })
-        .def("remove_producer", [](py_chunk_ring &r) { return r.ring->remove_producer(); },
+        .def("add_producer", &chunk_ring::add_producer)
+        .def("remove_producer", &chunk_ring::remove_producer,
              "One producer is done; the last one stops the ring (returns True if this call did).")
         .def("__iter__", [](py::object self) { return self; })
-        .def("__next__", [](py_chunk_ring &r) { return stop_iteration_at_stop([&r] { return ring_get(r, true); }); });
+        .def("__next__", [](chunk_ring &r) { return stop_iteration_at_stop([&r] { return ring_get(r, true); }); });
 }
 
 } // namespace spead2::python

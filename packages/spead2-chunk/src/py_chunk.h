@@ -7,7 +7,7 @@
 #include <memory>
 #include <pybind11/pybind11.h>
 #include <spead2/common_ringbuffer.h>
-#include <spead2/recv_chunk_stream.h>
+#include <spead2/recv_chunk_ring_stream.h>
 
 namespace spead2::python
 {
@@ -63,19 +63,25 @@ public:
     py::object restore();
 };
 
-typedef ringbuffer<std::unique_ptr<recv::chunk>> chunk_ring;
+/* The Python ChunkRingbuffer is the C++ ring itself (held by shared_ptr), so that a
+ * stream's ring converts back to the very Python object the user passed in. */
+typedef recv::chunk_ringbuffer chunk_ring;
 
-/// The Python ChunkRingbuffer: shared by the Python object and the streams using it.
-class py_chunk_ring
+/// The Python ChunkStreamConfig: the C++ configuration and the Python form of its callback.
+struct py_chunk_stream_config
 {
-public:
-    std::shared_ptr<chunk_ring> ring;
+    recv::chunk_stream_config config;
+    py::object place = py::none();   ///< as assigned, for the getter
 
-    explicit py_chunk_ring(std::size_t maxsize);
+    void set_place(py::object obj);
 };
+
+/// Take a chunk that came from Python out of flight: its Python object, buffers restored.
+py::object restore_chunk(std::unique_ptr<recv::chunk> &&c);
 
 void register_chunk(py::module_ &m);
 void register_chunk_stream(py::module_ &m);
+void register_chunk_stream_group(py::module_ &m);
 
 } // namespace spead2::python
 

@@ -1,6 +1,7 @@
 #include <cstring>
 #include <string>
 #include <pybind11/stl.h>
+#include <spead2/common_thread_pool.h>
 #include <spead2/py_common.h>
 #include "py_chunk.h"
 
@@ -13,9 +14,22 @@ namespace
 constexpr const char *place_signature = "void (void *, size_t)";
 constexpr const char *place_signature_user_data = "void (void *, size_t, void *)";
 
+/* A reference to a Python object that may be dropped without the GIL (by a stream
+ * destroyed on a worker thread): it takes the GIL then, and leaks at interpreter exit. */
+std::shared_ptr<PyObject> gil_safe_reference(const py::object &obj)
+{
+    return std::shared_ptr<PyObject>(obj.inc_ref().ptr(), [](PyObject *ptr) {
+        if (interpreter_finalizing())
+            return;
+        py::gil_scoped_acquire gil;
+        Py_DECREF(ptr);
+    });
+}
+
 /* The place callback from its Python form: a sequence (e.g. scipy.LowLevelCallable)
  * whose first element is a capsule named by the C signature.  Returns an empty
- * function for None or a capsule holding no pointer. */
+ * function for None or a capsule holding no pointer.  The function keeps @a place
+ * alive (its code and user data), whatever later becomes of the config. */
 recv::chunk_place_function place_from_python(const py::object &place)
 {
     if (place.is_none())
@@ -37,13 +51,17 @@ recv::chunk_place_function place_from_python(const py::object &place)
     if (std::strcmp(name, place_signature) == 0)
     {
         auto fn = reinterpret_cast<void (*)(void *, std::size_t)>(pointer);
-        return [fn](recv::chunk_place_data *data, std::size_t size) { fn(data, size); };
+        return [fn, keep = gil_safe_reference(place)](recv::chunk_place_data *data, std::size_t size) {
+            fn(data, size);
+        };
     }
     if (std::strcmp(name, place_signature_user_data) == 0)
     {
         auto fn = reinterpret_cast<void (*)(void *, std::size_t, void *)>(pointer);
         void *user_data = PyCapsule_GetContext(first.ptr());
-        return [fn, user_data](recv::chunk_place_data *data, std::size_t size) { fn(data, size, user_data); };
+        return [fn, user_data, keep = gil_safe_reference(place)](recv::chunk_place_data *data, std::size_t size) {
+            fn(data, size, user_data);
+        };
     }
     throw py::value_error(std::string("Invalid callback signature \"") + name + "\". Expected one of:\n  "
                           + place_signature + "\n  " + place_signature_user_data);
@@ -51,19 +69,12 @@ recv::chunk_place_function place_from_python(const py::object &place)
 
 } // anonymous namespace
 
-/// The Python ChunkStreamConfig: the C++ configuration and the Python form of its callback.
-struct py_chunk_stream_config
+void py_chunk_stream_config::set_place(py::object obj)
 {
-    recv::chunk_stream_config config;
-    py::object place = py::none();   ///< as assigned (it keeps the callback's code and data alive)
-
-    void set_place(py::object obj)
-    {
-        recv::chunk_place_function fn = place_from_python(obj);
-        place = fn ? std::move(obj) : py::none();
-        config.set_place(std::move(fn));
-    }
-};
+    recv::chunk_place_function fn = place_from_python(obj);
+    place = fn ? std::move(obj) : py::none();
+    config.set_place(std::move(fn));
+}
 
 void register_chunk_stream(py::module_ &m)
 {
@@ -103,6 +114,38 @@ void register_chunk_stream(py::module_ &m)
                  self.cast<py_chunk_stream_config &>().config.disable_packet_presence();
                  return self;
              }, "Mark whole heaps as present again; returns this config.");
+
+    py::class_<recv::chunk_ring_pair, std::shared_ptr<recv::chunk_ring_pair>>(
+        m, "ChunkRingPair", "Base of chunk streams and groups fed and drained by a pair of ChunkRingbuffers (spec 6.8).")
+        .def("add_free_chunk", [](recv::chunk_ring_pair &self, py::object chunk) {
+                 std::unique_ptr<recv::chunk> flying = std::make_unique<inflight_chunk>(std::move(chunk));
+                 try
+                 {
+                     self.add_free_chunk(std::move(flying));
+                 }
+                 catch (ringbuffer_full &)
+                 {
+                     restore_chunk(std::move(flying));   // the caller keeps a usable chunk
+                     throw;
+                 }
+             }, py::arg("chunk"),
+             "Zero the chunk's present flags and put it in the free ring (spead2.Full if it is full).")
+        .def_property_readonly("data_ringbuffer", &recv::chunk_ring_pair::get_data_ringbuffer)
+        .def_property_readonly("free_ringbuffer", &recv::chunk_ring_pair::get_free_ringbuffer);
+
+    py::class_<recv::chunk_ring_stream, recv::chunk_ring_pair, recv::stream, std::shared_ptr<recv::chunk_ring_stream>>(
+        m, "ChunkRingStream", "A chunk stream on a pair of rings (spec 6.9).")
+        .def(py::init([](std::shared_ptr<thread_pool> pool, const recv::stream_config &config,
+                         const py_chunk_stream_config &chunk_config, std::shared_ptr<chunk_ring> data_ring,
+                         std::shared_ptr<chunk_ring> free_ring) {
+                 return stop_at_shutdown(make_gil_released_shared<recv::chunk_ring_stream>(
+                     std::move(pool), config, chunk_config.config, std::move(data_ring), std::move(free_ring)));
+             }),
+             py::arg("thread_pool").none(false), py::arg("config") = recv::stream_config(),
+             py::arg("chunk_stream_config"), py::arg("data_ringbuffer").none(false),
+             py::arg("free_ringbuffer").none(false),
+             // The rings' Python objects, so that data_ringbuffer returns them (and their subclass).
+             py::keep_alive<1, 5>(), py::keep_alive<1, 6>());
 }
 
 } // namespace spead2::python

@@ -6,4 +6,5 @@ PYBIND11_MODULE(_chunk, m)
     m.doc() = "spead2 chunking receiver (native part of the spead2-chunk plugin)";
     spead2::python::register_chunk(m);
     spead2::python::register_chunk_stream(m);
+    spead2::python::register_chunk_stream_group(m);
 }

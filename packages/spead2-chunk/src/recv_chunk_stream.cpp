@@ -1,5 +1,6 @@
 #include <algorithm>
 #include <cstring>
+#include <limits>
 #include <stdexcept>
 #include <spead2/common_endian.h>
 #include <spead2/common_flavour.h>
@@ -29,8 +30,14 @@ chunk_stream_config &chunk_stream_config::enable_packet_presence(std::size_t pay
 
 /* ---- the window ---------------------------------------------------------- */
 
-chunk_window::chunk_window(std::size_t max_chunks, std::uint64_t stream_id)
-    : slots(max_chunks), stream_id(stream_id)
+chunk_manager::~chunk_manager() = default;
+
+void chunk_manager::head_updated(std::int64_t, std::uint64_t *)
+{
+}
+
+chunk_window::chunk_window(std::size_t max_chunks)
+    : slots(max_chunks, nullptr)
 {
 }
 
@@ -38,55 +45,57 @@ chunk *chunk_window::find(std::int64_t chunk_id) const
 {
     if (chunk_id < head || chunk_id >= tail)
         return nullptr;
-    return slots[std::size_t(chunk_id) % slots.size()].get();
+    return slots[std::size_t(chunk_id) % slots.size()];
 }
 
-chunk *chunk_window::get(std::int64_t chunk_id, const chunk_allocate_function &allocate,
-                         const chunk_ready_function &ready, std::uint64_t *batch_stats)
+void chunk_window::retire_head(chunk_manager &manager, std::uint64_t *batch_stats)
+{
+    chunk *&oldest = slots[std::size_t(head) % slots.size()];
+    chunk *c = oldest;
+    oldest = nullptr;
+    head++;
+    if (c)
+        manager.ready(c, batch_stats);
+}
+
+chunk *chunk_window::get(std::int64_t chunk_id, chunk_manager &manager, std::uint64_t *batch_stats)
 {
     if (chunk_id < head)
         return nullptr;
     const std::int64_t max_chunks = std::int64_t(slots.size());
     if (chunk_id >= tail)
     {
+        const std::int64_t old_head = head;
         if (chunk_id - tail >= max_chunks)
         {
             // The whole window is stale: retire it and restart just below chunk_id.
-            flush(ready, batch_stats);
+            while (head < tail)
+                retire_head(manager, batch_stats);
             head = tail = chunk_id - (max_chunks - 1);
         }
         while (chunk_id >= tail)
         {
             if (tail - head == max_chunks)
-            {
-                std::unique_ptr<chunk> &oldest = slots[std::size_t(head) % slots.size()];
-                if (oldest)
-                    ready(std::move(oldest), batch_stats);
-                oldest.reset();
-                head++;
-            }
-            std::unique_ptr<chunk> &slot = slots[std::size_t(tail) % slots.size()];
-            slot = allocate(tail, batch_stats);
-            if (slot)
-            {
-                slot->chunk_id = tail;
-                slot->stream_id = stream_id;
-            }
+                retire_head(manager, batch_stats);
+            // Tell the owner before asking for more: a group may be waiting for this head.
+            if (head != old_head)
+                manager.head_updated(head, batch_stats);
+            slots[std::size_t(tail) % slots.size()] = manager.allocate(tail, batch_stats);
             tail++;
         }
     }
-    return slots[std::size_t(chunk_id) % slots.size()].get();
+    return slots[std::size_t(chunk_id) % slots.size()];
 }
 
-void chunk_window::flush(const chunk_ready_function &ready, std::uint64_t *batch_stats)
+void chunk_window::flush_until(std::int64_t chunk_id, chunk_manager &manager, std::uint64_t *batch_stats)
 {
-    for (; head < tail; head++)
-    {
-        std::unique_ptr<chunk> &slot = slots[std::size_t(head) % slots.size()];
-        if (slot)
-            ready(std::move(slot), batch_stats);
-        slot.reset();
-    }
+    if (chunk_id <= head)
+        return;
+    while (head < tail && head < chunk_id)
+        retire_head(manager, batch_stats);
+    head = chunk_id;
+    tail = std::max(tail, head);
+    manager.head_updated(head, batch_stats);
 }
 
 /* ---- the stream ---------------------------------------------------------- */
@@ -107,11 +116,38 @@ stream_config chunk_base_config(stream_config config)
 
 } // anonymous namespace
 
+chunk_stream::function_manager::function_manager(chunk_allocate_function allocate, chunk_ready_function ready,
+                                                 std::uint64_t stream_id)
+    : allocate_function(std::move(allocate)), ready_function(std::move(ready)), stream_id(stream_id)
+{
+    if (!allocate_function || !ready_function)
+        throw std::invalid_argument("chunk_config.allocate and chunk_config.ready must be set");
+}
+
+chunk *chunk_stream::function_manager::allocate(std::int64_t chunk_id, std::uint64_t *batch_stats)
+{
+    std::unique_ptr<chunk> c = allocate_function(chunk_id, batch_stats);
+    if (c)
+    {
+        c->chunk_id = chunk_id;
+        c->stream_id = stream_id;
+    }
+    return c.release();
+}
+
+void chunk_stream::function_manager::ready(chunk *c, std::uint64_t *batch_stats)
+{
+    ready_function(std::unique_ptr<chunk>(c), batch_stats);
+}
+
 chunk_stream::chunk_stream(std::shared_ptr<thread_pool> pool, const stream_config &config,
-                           const chunk_stream_config &chunk_config)
+                           const chunk_stream_config &chunk_config,
+                           std::unique_ptr<function_manager> own_manager, chunk_manager *manager)
     : stream(std::move(pool), chunk_base_config(config)),
       chunk_config(chunk_config),
-      window(chunk_config.get_max_chunks(), config.get_stream_id()),
+      own_manager(std::move(own_manager)),
+      manager(manager ? *manager : *this->own_manager),
+      window(chunk_config.get_max_chunks()),
       too_old_heaps_index(get_config().get_stat_index("too_old_heaps")),
       rejected_heaps_index(get_config().get_stat_index("rejected_heaps")),
       item_values(chunk_config.get_items().size()),
@@ -119,14 +155,40 @@ chunk_stream::chunk_stream(std::shared_ptr<thread_pool> pool, const stream_confi
 {
     if (!chunk_config.get_place())
         throw std::invalid_argument("chunk_config.place is not set");
-    if (!chunk_config.get_allocate() || !chunk_config.get_ready())
-        throw std::invalid_argument("chunk_config.allocate and chunk_config.ready must be set");
     set_heap_placement(*this);
+}
+
+chunk_stream::chunk_stream(std::shared_ptr<thread_pool> pool, const stream_config &config,
+                           const chunk_stream_config &chunk_config, chunk_manager &manager)
+    : chunk_stream(std::move(pool), config, chunk_config, nullptr, &manager)
+{
+}
+
+chunk_stream::chunk_stream(std::shared_ptr<thread_pool> pool, const stream_config &config,
+                           const chunk_stream_config &chunk_config)
+    : chunk_stream(std::move(pool), config, chunk_config,
+                   std::make_unique<function_manager>(chunk_config.get_allocate(), chunk_config.get_ready(),
+                                                     config.get_stream_id()),
+                   nullptr)
+{
 }
 
 chunk_stream::~chunk_stream()
 {
     stop();
+}
+
+void chunk_stream::count(std::size_t index, std::uint64_t *batch_stats)
+{
+    if (batch_stats)
+        batch_stats[index]++;
+    else
+        add_stat(index, 1);
+}
+
+void chunk_stream::flush_chunks_until(std::int64_t chunk_id)
+{
+    window.flush_until(chunk_id, manager, batch_stats());
 }
 
 heap_place chunk_stream::place(const packet_header &packet, std::uint64_t *batch_stats)
@@ -154,12 +216,12 @@ heap_place chunk_stream::place(const packet_header &packet, std::uint64_t *batch
     data.extra = extra_scratch.empty() ? nullptr : extra_scratch.data();
     chunk_config.get_place()(&data, sizeof(data));
 
-    if (data.chunk_id < 0)
+    if (data.chunk_id < 0 || data.chunk_id == std::numeric_limits<std::int64_t>::max())
     {
         batch_stats[rejected_heaps_index]++;
         return {nullptr, {no_chunk, 0}};
     }
-    chunk *c = window.get(data.chunk_id, chunk_config.get_allocate(), chunk_config.get_ready(), batch_stats);
+    chunk *c = window.get(data.chunk_id, manager, batch_stats);
     if (!c)
     {
         // Behind the window; or no chunk could be had (free ring stopped): dropped quietly.
@@ -167,10 +229,38 @@ heap_place chunk_stream::place(const packet_header &packet, std::uint64_t *batch
             batch_stats[too_old_heaps_index]++;
         return {nullptr, {no_chunk, 0}};
     }
-    if (data.extra_size > 0 && c->extra)
-        std::memcpy(c->extra + data.extra_offset, extra_scratch.data(),
-                    std::min(data.extra_size, extra_scratch.size()));
+    if (const char *problem = misplaced(data, *c, packet.heap_length))
+    {
+        batch_stats[rejected_heaps_index]++;
+        if (!warned_misplaced)
+        {
+            log_warning("heap {} rejected: {} (chunk {}); further such heaps are only counted in rejected_heaps",
+                        packet.heap_cnt, problem, data.chunk_id);
+            warned_misplaced = true;
+        }
+        return {nullptr, {no_chunk, 0}};
+    }
+    if (data.extra_size > 0)
+        std::memcpy(c->extra + data.extra_offset, extra_scratch.data(), data.extra_size);
     return {c->data + data.heap_offset, {std::uint64_t(data.chunk_id), data.heap_index}};
+}
+
+const char *chunk_stream::misplaced(const chunk_place_data &data, const chunk &c, std::int64_t heap_length) const
+{
+    const std::size_t length = std::size_t(heap_length);
+    if (data.heap_offset > c.data_size || length > c.data_size - data.heap_offset)
+        return "heap_offset + heap length is past the end of the chunk's data";
+    const std::size_t payload_size = chunk_config.get_packet_presence_payload_size();
+    // The last presence flag the heap can set: its own, or that of its last packet.
+    const std::size_t last_flag = payload_size == 0 || length == 0 ? 0 : (length - 1) / payload_size;
+    if (data.heap_index >= c.present_size || last_flag >= c.present_size - data.heap_index)
+        return "heap_index is past the end of the chunk's present";
+    if (data.extra_size > extra_scratch.size())
+        return "extra_size is larger than max_heap_extra";
+    if (data.extra_size > 0
+        && (data.extra_offset > c.extra_size || data.extra_size > c.extra_size - data.extra_offset))
+        return "extra_offset + extra_size is past the end of the chunk's extra";
+    return nullptr;
 }
 
 void chunk_stream::copy(std::uint8_t *dst, const packet_header &packet, const heap_place &place)
@@ -192,11 +282,7 @@ void chunk_stream::heap_ready(live_heap &&h)
     chunk *c = window.find(std::int64_t(where->tokens[0]));
     if (!c)
     {
-        // Completed after its chunk left the window.
-        if (std::uint64_t *stats = batch_stats())
-            stats[too_old_heaps_index]++;
-        else
-            add_stat(too_old_heaps_index, 1);
+        count(too_old_heaps_index, batch_stats());   // completed after its chunk left the window
         return;
     }
     if (chunk_config.get_packet_presence_payload_size() == 0 && c->present)
@@ -206,7 +292,7 @@ void chunk_stream::heap_ready(live_heap &&h)
 void chunk_stream::stop_received()
 {
     stream::stop_received();   // live heaps first: they may still mark their chunks
-    window.flush(chunk_config.get_ready(), batch_stats());
+    window.flush(manager, batch_stats());
 }
 
 } // namespace spead2::recv

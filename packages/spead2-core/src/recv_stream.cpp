@@ -184,35 +184,7 @@ thread_pool &reader::get_thread_pool() const
 
 void reader::post(std::function<void()> task)
 {
-    {
-        std::lock_guard<std::mutex> lock(owner.outstanding_mutex);
-        owner.outstanding++;
-    }
-    stream *s = &owner;
-    try
-    {
-        owner.get_thread_pool().post([s, task = std::move(task)] {
-            try
-            {
-                task();
-            }
-            catch (...)
-            {
-                s->task_done();
-                throw;
-            }
-            s->task_done();
-        });
-    }
-    catch (std::runtime_error &)
-    {
-        /* The thread pool was stopped under us: nothing will ever run, so stop the
-         * stream rather than leave it waiting for data forever. */
-        log_warning("thread pool stopped: receive stream cannot run its readers");
-        s->task_done();
-        stream::add_packet_state state(owner);
-        state.stop();
-    }
+    owner.post_tracked(std::move(task));
 }
 
 /* ---- stream -------------------------------------------------------------- */
@@ -244,6 +216,48 @@ void stream::task_done()
     std::lock_guard<std::mutex> lock(outstanding_mutex);
     if (--outstanding == 0)
         outstanding_cond.notify_all();
+}
+
+void stream::post_tracked(std::function<void()> task)
+{
+    {
+        std::lock_guard<std::mutex> lock(outstanding_mutex);
+        outstanding++;
+    }
+    stream *s = this;
+    try
+    {
+        get_thread_pool().post([s, task = std::move(task)] {
+            try
+            {
+                task();
+            }
+            catch (...)
+            {
+                s->task_done();
+                throw;
+            }
+            s->task_done();
+        });
+    }
+    catch (std::runtime_error &)
+    {
+        /* The thread pool was stopped under us: nothing will ever run, so stop the
+         * stream rather than leave it waiting for data forever. */
+        log_warning("thread pool stopped: receive stream cannot run its readers");
+        s->task_done();
+        add_packet_state state(*this);
+        state.stop();
+    }
+}
+
+void stream::post_locked(std::function<void()> task)
+{
+    post_tracked([this, task = std::move(task)] {
+        add_packet_state batch(*this);
+        if (!batch.is_stopped())
+            task();
+    });
 }
 
 stream_stats stream::get_stats() const

@@ -53,9 +53,10 @@ public:
     virtual ~chunk();
 };
 
-/* Where chunks come from and go to.  allocate may block (a free ring) and returns null
- * when no chunk can be had (the ring was stopped): heaps for that chunk are dropped.
- * ready may block (a full data ring).  Both run with the stream's lock held. */
+/* Where a stream's chunks come from and go to, for chunk_stream_config: allocate may
+ * block (a free ring) and returns null when no chunk can be had (the ring was
+ * stopped): heaps for that chunk are dropped.  ready may block (a full data ring).
+ * Both run with the stream's lock held. */
 typedef std::function<std::unique_ptr<chunk>(std::int64_t chunk_id, std::uint64_t *batch_stats)> chunk_allocate_function;
 typedef std::function<void(std::unique_ptr<chunk> &&c, std::uint64_t *batch_stats)> chunk_ready_function;
 
@@ -92,17 +93,35 @@ public:
     const chunk_ready_function &get_ready() const { return ready; }
 };
 
+/* Who owns the chunks of a window: gives them out and takes them back.  A stream
+ * fed by functions (chunk_stream_config's allocate and ready) owns its chunks alone;
+ * streams of a group share chunks that the group owns.  Called with the stream's
+ * lock held, from the thread processing a batch (or stopping the stream). */
+class SPEAD2_API chunk_manager
+{
+public:
+    virtual ~chunk_manager();
+    /* A chunk for @a chunk_id, its chunk_id and stream_id set, or null if none can be
+     * had (heaps for it are dropped).  May block. */
+    virtual chunk *allocate(std::int64_t chunk_id, std::uint64_t *batch_stats) = 0;
+    /// @a c has left the window, oldest first: the stream will not touch it again. May block.
+    virtual void ready(chunk *c, std::uint64_t *batch_stats) = 0;
+    /// The window's head moved to @a head: no chunk id below it will be asked for or written.
+    virtual void head_updated(std::int64_t head, std::uint64_t *batch_stats);
+};
+
 /* The sliding window of chunks under construction: ids head..tail-1, at most
  * max_chunks of them.  A chunk leaving the window (oldest first) is ready. */
 class SPEAD2_API chunk_window
 {
 private:
-    std::vector<std::unique_ptr<chunk>> slots;   ///< chunk id i lives in slots[i % size]
+    std::vector<chunk *> slots;   ///< chunk id i lives in slots[i % size]; null if none was had
     std::int64_t head = 0, tail = 0;
-    std::uint64_t stream_id;   ///< given to every chunk the window allocates
+
+    void retire_head(chunk_manager &manager, std::uint64_t *batch_stats);
 
 public:
-    chunk_window(std::size_t max_chunks, std::uint64_t stream_id);
+    explicit chunk_window(std::size_t max_chunks);
 
     std::int64_t get_head() const { return head; }
     std::int64_t get_tail() const { return tail; }
@@ -110,12 +129,13 @@ public:
     /* The chunk for @a chunk_id, allocating (and back-filling the ids below it) and
      * retiring the oldest as needed; null if the id is behind the window or no chunk
      * could be allocated for it. */
-    chunk *get(std::int64_t chunk_id, const chunk_allocate_function &allocate, const chunk_ready_function &ready,
-               std::uint64_t *batch_stats);
+    chunk *get(std::int64_t chunk_id, chunk_manager &manager, std::uint64_t *batch_stats);
     /// The chunk for @a chunk_id if it is still in the window (never allocates).
     chunk *find(std::int64_t chunk_id) const;
+    /// Retire every chunk with an id below @a chunk_id, oldest first; the head moves there at least.
+    void flush_until(std::int64_t chunk_id, chunk_manager &manager, std::uint64_t *batch_stats);
     /// Retire every chunk in the window, oldest first.
-    void flush(const chunk_ready_function &ready, std::uint64_t *batch_stats);
+    void flush(chunk_manager &manager, std::uint64_t *batch_stats) { flush_until(tail, manager, batch_stats); }
 };
 
 /* A receive stream whose heaps are placed into chunks.  Adds the statistics
@@ -124,7 +144,23 @@ public:
 class SPEAD2_API chunk_stream : public stream, private heap_placement
 {
 private:
+    /// The manager of a stream fed by chunk_stream_config's allocate and ready functions.
+    class function_manager : public chunk_manager
+    {
+    private:
+        chunk_allocate_function allocate_function;
+        chunk_ready_function ready_function;
+        std::uint64_t stream_id;
+
+    public:
+        function_manager(chunk_allocate_function allocate, chunk_ready_function ready, std::uint64_t stream_id);
+        chunk *allocate(std::int64_t chunk_id, std::uint64_t *batch_stats) override;
+        void ready(chunk *c, std::uint64_t *batch_stats) override;
+    };
+
     chunk_stream_config chunk_config;
+    std::unique_ptr<function_manager> own_manager;
+    chunk_manager &manager;
     chunk_window window;
     std::size_t too_old_heaps_index, rejected_heaps_index;
     std::vector<std::int64_t> item_values;
@@ -132,12 +168,31 @@ private:
 
     heap_place place(const packet_header &packet, std::uint64_t *batch_stats) override;
     void copy(std::uint8_t *dst, const packet_header &packet, const heap_place &place) override;
+    void count(std::size_t index, std::uint64_t *batch_stats);
+    /// Why the callback's placement does not fit in @a c, or null if it does.
+    const char *misplaced(const chunk_place_data &data, const chunk &c, std::int64_t heap_length) const;
+    bool warned_misplaced = false;
+
+    /// Exactly one of @a own_manager and @a manager is given.
+    chunk_stream(std::shared_ptr<thread_pool> pool, const stream_config &config,
+                 const chunk_stream_config &chunk_config, std::unique_ptr<function_manager> own_manager,
+                 chunk_manager *manager);
 
 protected:
+    /* For subclasses whose chunks come from elsewhere (a group): @a manager must
+     * outlive the stream; chunk_config's allocate and ready are ignored. */
+    chunk_stream(std::shared_ptr<thread_pool> pool, const stream_config &config,
+                 const chunk_stream_config &chunk_config, chunk_manager &manager);
+
     void heap_ready(live_heap &&h) override;
     void stop_received() override;
+    /* Retire the chunks below @a chunk_id (call with the stream's lock held, e.g. from
+     * post_locked): for an owner that needs its chunks back before this stream's
+     * data would retire them. */
+    void flush_chunks_until(std::int64_t chunk_id);
 
 public:
+    /// Chunks come from chunk_config's allocate and go to its ready (both required).
     chunk_stream(std::shared_ptr<thread_pool> pool, const stream_config &config,
                  const chunk_stream_config &chunk_config);
     ~chunk_stream() override;

@@ -240,6 +240,8 @@ private:
     void flush_live_heaps();
     void evict(std::unique_ptr<live_heap> &slot);
     void task_done();
+    /// Run @a task on the thread pool, counted in outstanding so that stop() waits for it.
+    void post_tracked(std::function<void()> task);
 
 protected:
     /// Called with queue_mutex held for every heap that leaves the stream's assembly.
@@ -257,6 +259,13 @@ protected:
      * (counters are added to the totals when the batch ends), or null when no batch
      * is being processed (heaps flushed by stop()): then use add_stat. */
     std::uint64_t *batch_stats() const { return active_batch_stats; }
+    /* Run @a task on the thread pool as if it were a batch of packets: with the
+     * stream's lock held and batch_stats() set (its counters are added to the totals
+     * afterwards), and tracked so that stop() waits for it.  Skipped if the stream
+     * has stopped by the time it runs.  For work a subclass must do under the lock
+     * without a packet to trigger it, e.g. retiring buffers when asked from another
+     * thread that must not wait for this stream's lock. */
+    void post_locked(std::function<void()> task);
 
 public:
     /* A batch of packets from one reader: holds the stream lock for its lifetime and
