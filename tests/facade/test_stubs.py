@@ -44,6 +44,7 @@ from spead2 import _plugins
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 CORE_PKG = ROOT / "packages" / "spead2-core" / "spead2_core"
 FACADE_PKG = ROOT / "src" / "spead2"
+CHUNK_PKG = ROOT / "packages" / "spead2-chunk" / "spead2_chunk"
 
 STUB_FILES = {
     "spead2_core._core": CORE_PKG / "_core.pyi",
@@ -53,6 +54,8 @@ STUB_FILES = {
     "spead2.recv.stream_stat_indices": FACADE_PKG / "recv" / "stream_stat_indices.pyi",
     "spead2.send.asyncio": FACADE_PKG / "send" / "asyncio.pyi",
     "spead2.recv.asyncio": FACADE_PKG / "recv" / "asyncio.pyi",
+    "spead2_chunk._chunk": CHUNK_PKG / "_chunk.pyi",
+    "spead2_chunk._group": CHUNK_PKG / "_group.pyi",
 }
 
 # Declared in the recv stub so that annotations can name them, but at runtime only

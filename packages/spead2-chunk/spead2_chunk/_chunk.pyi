@@ -1,8 +1,13 @@
 # Native part of the spead2-chunk plugin; the public names are re-exported by
 # spead2.recv (see its stub).
-from typing import Any, ClassVar
+import enum
+from typing import Any, ClassVar, overload
 
 from typing_extensions import Self
+
+from spead2 import ThreadPool as _ThreadPool
+from spead2.recv import StreamConfig as _StreamConfig
+from spead2.recv import _Stream
 
 class Chunk:
     def __init__(self, *, chunk_id: int = -1, stream_id: int = 0, present: Any = None, data: Any = None,
@@ -46,3 +51,42 @@ class ChunkStreamConfig:
     def packet_presence_payload_size(self) -> int: ...
     def enable_packet_presence(self, payload_size: int) -> Self: ...
     def disable_packet_presence(self) -> Self: ...
+
+class ChunkRingPair:
+    def add_free_chunk(self, chunk: Chunk) -> None: ...
+    @property
+    def data_ringbuffer(self) -> ChunkRingbuffer: ...
+    @property
+    def free_ringbuffer(self) -> ChunkRingbuffer: ...
+
+class ChunkRingStream(ChunkRingPair, _Stream):
+    def __init__(self, thread_pool: _ThreadPool, config: _StreamConfig = ..., *,
+                 chunk_stream_config: ChunkStreamConfig, data_ringbuffer: ChunkRingbuffer,
+                 free_ringbuffer: ChunkRingbuffer) -> None: ...
+
+class ChunkStreamGroupConfig:
+    class EvictionMode(enum.Enum):
+        LOSSY = 0
+        LOSSLESS = 1
+
+    DEFAULT_MAX_CHUNKS: ClassVar[int]
+    def __init__(self, *, max_chunks: int = 2,
+                 eviction_mode: ChunkStreamGroupConfig.EvictionMode = ...) -> None: ...
+    max_chunks: int
+    eviction_mode: ChunkStreamGroupConfig.EvictionMode
+
+class ChunkStreamGroupMember(_Stream): ...
+
+class ChunkStreamRingGroup(ChunkRingPair):
+    def __init__(self, config: ChunkStreamGroupConfig, data_ringbuffer: ChunkRingbuffer,
+                 free_ringbuffer: ChunkRingbuffer) -> None: ...
+    @property
+    def config(self) -> ChunkStreamGroupConfig: ...
+    def emplace_back(self, thread_pool: _ThreadPool, config: _StreamConfig,
+                     chunk_stream_config: ChunkStreamConfig) -> ChunkStreamGroupMember: ...
+    def __len__(self) -> int: ...
+    @overload
+    def __getitem__(self, index: int, /) -> ChunkStreamGroupMember: ...
+    @overload
+    def __getitem__(self, index: slice, /) -> list[ChunkStreamGroupMember]: ...
+    def stop(self) -> None: ...

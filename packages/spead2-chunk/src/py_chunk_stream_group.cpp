@@ -83,7 +83,7 @@ void register_chunk_stream_group(py::module_ &m)
              py::arg("thread_pool").none(false), py::arg("config"), py::arg("chunk_stream_config"),
              py::keep_alive<0, 1>(), "Add a member stream (before any reader is added to any member).")
         .def("__len__", &chunk_stream_ring_group::size)
-        .def("__getitem__", &member_at, py::arg("index"), py::keep_alive<0, 1>())
+        .def("__getitem__", &member_at, py::arg("index"), py::pos_only(), py::keep_alive<0, 1>())
         .def("__getitem__", [](py::object self, const py::slice &slice) {
                  const chunk_stream_ring_group &g = self.cast<const chunk_stream_ring_group &>();
                  py::ssize_t start, stop, step, length;
@@ -97,7 +97,7 @@ void register_chunk_stream_group(py::module_ &m)
                      out.append(member);
                  }
                  return out;
-             }, py::arg("index"))
+             }, py::arg("index"), py::pos_only())
         .def("stop", [](chunk_stream_ring_group &g) { without_gil([&g] { g.stop(); }); },
              "Stop the rings, then every member (flushing their windows).");
 }

@@ -105,10 +105,20 @@ namespace
 
 constexpr std::uint64_t no_chunk = ~std::uint64_t(0);
 
+/* The memcpy of the base stream's configuration: the core never calls it (payloads go
+ * through the placement's copy, which uses the user's choice); it shows in
+ * stream.config that this stream copies its own way (Python's getter of a function
+ * that is not a standard one raises ValueError, as the reference's does). */
+void *copy_into_chunk(void *__restrict dest, const void *__restrict src, std::size_t n)
+{
+    return std::memcpy(dest, src, n);
+}
+
 /// The base stream's configuration: a placed heap must know its length.
 stream_config chunk_base_config(stream_config config)
 {
     config.set_allow_unsized_heaps(false);
+    config.set_memcpy(copy_into_chunk);
     config.add_stat("too_old_heaps");
     config.add_stat("rejected_heaps");
     return config;
@@ -150,6 +160,7 @@ chunk_stream::chunk_stream(std::shared_ptr<thread_pool> pool, const stream_confi
       window(chunk_config.get_max_chunks()),
       too_old_heaps_index(get_config().get_stat_index("too_old_heaps")),
       rejected_heaps_index(get_config().get_stat_index("rejected_heaps")),
+      user_memcpy(config.get_memcpy()),
       item_values(chunk_config.get_items().size()),
       extra_scratch(chunk_config.get_max_heap_extra())
 {
@@ -268,7 +279,7 @@ void chunk_stream::copy(std::uint8_t *dst, const packet_header &packet, const he
     chunk *c = window.find(std::int64_t(place.tokens[0]));
     if (!c)
         return;   // the chunk has gone to the user since the heap started: not ours to write
-    std::memcpy(dst, packet.payload, packet.payload_length);
+    user_memcpy(dst, packet.payload, packet.payload_length);
     const std::size_t payload_size = chunk_config.get_packet_presence_payload_size();
     if (payload_size > 0 && c->present)
         c->present[place.tokens[1] + std::size_t(packet.payload_offset) / payload_size] = 1;

@@ -8,7 +8,8 @@
 #
 # The readers of the core and of the spead2-udp plugin (UDP, TCP, pcap) are
 # described; add_udp_pcap_file_reader exists only where libpcap was found at
-# build time. Other plugins' readers and streams (ibverbs, chunking) are not.
+# build time. The chunking receiver's classes come from the spead2-chunk plugin's
+# stubs; ibverbs readers are not described.
 
 import enum
 import socket
@@ -25,6 +26,11 @@ from spead2_core._core import RawDescriptor as _RawDescriptor
 from spead2_chunk._chunk import Chunk as Chunk
 from spead2_chunk._chunk import ChunkRingbuffer as ChunkRingbuffer
 from spead2_chunk._chunk import ChunkStreamConfig as ChunkStreamConfig
+from spead2_chunk._chunk import ChunkRingPair as ChunkRingPair
+from spead2_chunk._chunk import ChunkRingStream as ChunkRingStream
+from spead2_chunk._chunk import ChunkStreamGroupConfig as ChunkStreamGroupConfig
+from spead2_chunk._chunk import ChunkStreamGroupMember as ChunkStreamGroupMember
+from spead2_chunk._group import ChunkStreamRingGroup as ChunkStreamRingGroup
 
 from . import stream_stat_indices as stream_stat_indices
 

@@ -140,7 +140,9 @@ public:
 
 /* A receive stream whose heaps are placed into chunks.  Adds the statistics
  * too_old_heaps and rejected_heaps (after the user's custom ones) and forces
- * allow_unsized_heaps off: a heap must know its length to be placed. */
+ * allow_unsized_heaps off: a heap must know its length to be placed.  Payloads are
+ * copied into chunks with the memcpy function of the config passed in; the
+ * effective config (get_config) names a function of its own instead. */
 class SPEAD2_API chunk_stream : public stream, private heap_placement
 {
 private:
@@ -163,6 +165,7 @@ private:
     chunk_manager &manager;
     chunk_window window;
     std::size_t too_old_heaps_index, rejected_heaps_index;
+    memcpy_function user_memcpy;   ///< from the config passed in (e.g. non-temporal for big chunks)
     std::vector<std::int64_t> item_values;
     std::vector<std::uint8_t> extra_scratch;
 
