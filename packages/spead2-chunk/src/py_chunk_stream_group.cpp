@@ -14,15 +14,34 @@ using recv::chunk_stream_group_config;
 using recv::chunk_stream_group_member;
 using recv::chunk_stream_ring_group;
 
-/// The member at a Python index (negative from the end); IndexError outside.
-std::shared_ptr<chunk_stream_group_member> member_at(const chunk_stream_ring_group &group, std::ptrdiff_t index)
+/* group[index]: a member (negative indices from the end; IndexError outside) or, for a
+ * slice, a list of them.  Every member returned keeps the group alive.  One function
+ * for both, since pybind11 would apply keep_alive to a failed overload's result. */
+py::object getitem(py::object self, py::object index)
 {
-    const std::ptrdiff_t size = std::ptrdiff_t(group.size());
-    if (index < 0)
-        index += size;
-    if (index < 0 || index >= size)
+    const chunk_stream_ring_group &group = self.cast<const chunk_stream_ring_group &>();
+    auto member = [&](std::size_t i) {
+        py::object out = py::cast(group.get_member_ptr(i));
+        py::detail::keep_alive_impl(out, self);
+        return out;
+    };
+    const py::ssize_t size = py::ssize_t(group.size());
+    if (py::isinstance<py::slice>(index))
+    {
+        py::ssize_t start, stop, step, length;
+        if (!index.cast<py::slice>().compute(size, &start, &stop, &step, &length))
+            throw py::error_already_set();
+        py::list out;
+        for (py::ssize_t i = 0; i < length; i++)
+            out.append(member(std::size_t(start + i * step)));
+        return std::move(out);
+    }
+    py::ssize_t i = index.cast<py::ssize_t>();   // TypeError for what is not an integer
+    if (i < 0)
+        i += size;
+    if (i < 0 || i >= size)
         throw py::index_error("group index out of range");
-    return group.get_member_ptr(std::size_t(index));
+    return member(std::size_t(i));
 }
 
 } // anonymous namespace
@@ -71,33 +90,23 @@ void register_chunk_stream_group(py::module_ &m)
             return c;
         })
         .def("emplace_back",
-             [](chunk_stream_ring_group &g, std::shared_ptr<thread_pool> pool, const recv::stream_config &config,
-                const py_chunk_stream_config &chunk_config) {
+             [](std::shared_ptr<chunk_stream_ring_group> g, std::shared_ptr<thread_pool> pool,
+                const recv::stream_config &config, const py_chunk_stream_config &chunk_config) {
                  // Without the GIL: a worker dropping a chunk may need it while holding the group's lock.
-                 return without_gil([&] {
-                     const std::size_t index = g.size();
-                     g.emplace_back(std::move(pool), config, chunk_config.config);
-                     return g.get_member_ptr(index);
+                 auto member = without_gil([&] {
+                     const std::size_t index = g->size();
+                     g->emplace_back(std::move(pool), config, chunk_config.config);
+                     return g->get_member_ptr(index);
                  });
+                 /* At exit the group must stop before the member's thread pool (newest
+                  * first), whose worker may be waiting inside the group. */
+                 stop_at_shutdown(std::move(g));
+                 return member;
              },
              py::arg("thread_pool").none(false), py::arg("config"), py::arg("chunk_stream_config"),
              py::keep_alive<0, 1>(), "Add a member stream (before any reader is added to any member).")
         .def("__len__", &chunk_stream_ring_group::size)
-        .def("__getitem__", &member_at, py::arg("index"), py::pos_only(), py::keep_alive<0, 1>())
-        .def("__getitem__", [](py::object self, const py::slice &slice) {
-                 const chunk_stream_ring_group &g = self.cast<const chunk_stream_ring_group &>();
-                 py::ssize_t start, stop, step, length;
-                 if (!slice.compute(py::ssize_t(g.size()), &start, &stop, &step, &length))
-                     throw py::error_already_set();
-                 py::list out;
-                 for (py::ssize_t i = 0; i < length; i++)
-                 {
-                     py::object member = py::cast(g.get_member_ptr(std::size_t(start + i * step)));
-                     py::detail::keep_alive_impl(member, self);
-                     out.append(member);
-                 }
-                 return out;
-             }, py::arg("index"), py::pos_only())
+        .def("__getitem__", &getitem, py::arg("index"), py::pos_only())
         .def("stop", [](chunk_stream_ring_group &g) { without_gil([&g] { g.stop(); }); },
              "Stop the rings, then every member (flushing their windows).");
 }
