@@ -32,7 +32,11 @@ def test_nontemporal_copy_uses_streaming_stores():
         [objdump, "-d", "--no-show-raw-insn", "-C", str(library)],
         check=True, capture_output=True, text=True, timeout=120,
     ).stdout
-    body = re.search(r"<spead2::memcpy_nontemporal\(.*?\)>:\n(.*?)\n\n", listing, re.S)
-    assert body is not None, "memcpy_nontemporal not found in the library"
-    assert "movnt" in body.group(1)
-    assert "sfence" in body.group(1)
+    # memcpy_nontemporal dispatches to the widest variant the CPU has.
+    for variant in ("sse2", "avx2"):
+        body = re.search(
+            rf"<spead2::\(anonymous namespace\)::memcpy_nontemporal_{variant}\(.*?\)>:\n(.*?)\n\n", listing, re.S
+        )
+        assert body is not None, f"memcpy_nontemporal_{variant} not found in the library"
+        assert "movnt" in body.group(1)
+        assert "sfence" in body.group(1)

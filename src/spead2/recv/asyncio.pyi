@@ -1,8 +1,11 @@
 # Type stubs for spead2.recv.asyncio.
+#
+# ChunkRingbuffer exists at runtime only when the spead2-chunk plugin is installed.
 
 from typing import Any
 
-from spead2.recv import Heap, IncompleteHeap
+from spead2.recv import Chunk, Heap, IncompleteHeap
+from spead2.recv import ChunkRingbuffer as _ChunkRingbuffer
 from spead2.recv import Stream as _Stream
 
 class Stream(_Stream):
@@ -10,3 +13,10 @@ class Stream(_Stream):
     async def get(self) -> Heap | IncompleteHeap: ...  # type: ignore[override]
     def __aiter__(self) -> Stream: ...
     async def __anext__(self) -> Heap | IncompleteHeap: ...
+
+class ChunkRingbuffer(_ChunkRingbuffer):
+    def __init__(self, maxsize: int) -> None: ...
+    async def get(self) -> Chunk: ...  # type: ignore[override]
+    async def put(self, chunk: Chunk) -> None: ...  # type: ignore[override]
+    def __aiter__(self) -> ChunkRingbuffer: ...
+    async def __anext__(self) -> Chunk: ...

@@ -27,9 +27,9 @@ int test_nontemporal_exact()
     std::vector<std::uint8_t> src(4096 + 64), dest(4096 + 64);
     for (std::size_t i = 0; i < src.size(); i++)
         src[i] = std::uint8_t(i * 131 + 7);
-    for (std::size_t dest_offset = 0; dest_offset < 16; dest_offset++)
+    for (std::size_t dest_offset = 0; dest_offset < 32; dest_offset++)
         for (std::size_t src_offset = 0; src_offset < 16; src_offset += 5)
-            for (std::size_t n : {0, 1, 15, 16, 17, 63, 64, 65, 127, 128, 200, 1000, 4000})
+            for (std::size_t n : {0, 1, 15, 16, 17, 31, 32, 33, 63, 64, 65, 127, 128, 129, 200, 255, 256, 1000, 4000})
             {
                 std::fill(dest.begin(), dest.end(), 0xEE);
                 void *ret = spead2::memcpy_nontemporal(dest.data() + dest_offset, src.data() + src_offset, n);
