@@ -4,7 +4,9 @@
  * has gone to the user. */
 #include <chrono>
 #include <cstdio>
+#include <cstdint>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -79,15 +81,18 @@ struct result
     std::uint64_t too_old = 0, rejected = 0, heaps = 0;
 };
 
+/// Changes a sound placement into a bad one (for the bad-input tests).
+typedef std::function<void(spead2::recv::chunk_place_data *data)> distortion;
+
 result receive(const std::vector<std::uint8_t> &wire, std::size_t max_chunks, std::size_t packet_presence = 0,
-               std::vector<std::uint8_t> *sizes_seen = nullptr)
+               std::vector<std::uint8_t> *sizes_seen = nullptr, distortion distort = nullptr)
 {
     result out;
     spead2::recv::chunk_stream_config config;
     config.set_items({timestamp_id}).set_max_chunks(max_chunks).set_max_heap_extra(1);
     if (packet_presence)
         config.enable_packet_presence(packet_presence);
-    config.set_place([sizes_seen](spead2::recv::chunk_place_data *data, std::size_t size) {
+    config.set_place([sizes_seen, distort](spead2::recv::chunk_place_data *data, std::size_t size) {
         if (sizes_seen)
             sizes_seen->push_back(std::uint8_t(size));
         if (data->items[0] < 0)
@@ -99,6 +104,8 @@ result receive(const std::vector<std::uint8_t> &wire, std::size_t max_chunks, st
         data->extra[0] = std::uint8_t(0x80 | ts);
         data->extra_offset = ts % heaps_per_chunk;
         data->extra_size = 1;
+        if (distort && ts % 2 == 1)   // odd timestamps only: the even ones must still land
+            distort(data);
     });
     config.set_allocate([](std::int64_t, std::uint64_t *) { return std::make_unique<owned_chunk>(); });
     config.set_ready([&out](std::unique_ptr<spead2::recv::chunk> &&c, std::uint64_t *) {
@@ -218,6 +225,52 @@ int test_packet_presence()
     return 0;
 }
 
+/* A callback that places heaps outside the chunk: those heaps are rejected and
+ * counted, nothing is written out of bounds (run under ASan by
+ * scripts/sanitize.sh), and the others still land. */
+int test_bad_placements()
+{
+    const distortion distortions[] = {
+        [](spead2::recv::chunk_place_data *d) { d->heap_offset = heaps_per_chunk * heap_size - heap_size + 1; },
+        [](spead2::recv::chunk_place_data *d) { d->heap_offset = SIZE_MAX - 10; },   // offset + length wraps
+        [](spead2::recv::chunk_place_data *d) { d->heap_index = heaps_per_chunk * 3; },
+        [](spead2::recv::chunk_place_data *d) { d->heap_index = SIZE_MAX; },
+        [](spead2::recv::chunk_place_data *d) { d->extra_offset = heaps_per_chunk; },
+        [](spead2::recv::chunk_place_data *d) { d->extra_offset = SIZE_MAX; },
+        [](spead2::recv::chunk_place_data *d) { d->extra_size = 2; },   // more than max_heap_extra (1)
+        [](spead2::recv::chunk_place_data *d) { d->chunk_id = INT64_MAX; },
+    };
+    for (const distortion &distort : distortions)
+    {
+        result r = receive(encode({0, 1, 2, 3}, true), 2, 0, nullptr, distort);
+        CHECK(r.rejected == 1 + 2);   // the end heap, ts 1 and ts 3
+        CHECK(r.chunks.size() >= 1 && r.chunks[0]->chunk_id == 0);
+        const spead2::recv::chunk &c = *r.chunks[0];
+        CHECK(heap_is(c, 0, 0) && heap_is(c, 2, 2));
+        CHECK(c.present[1] == 0 && c.present[3] == 0);
+    }
+    // Packet presence: the heap's last packet would mark past the end of present.
+    result r = receive(encode({0, 1}, true), 2, 1024, nullptr, [](spead2::recv::chunk_place_data *d) {
+        d->heap_index = heaps_per_chunk * 3 - 2;   // three flags from here: one too many
+    });
+    CHECK(r.rejected == 2);
+    return 0;
+}
+
+/// Chunk ids far apart, up to the largest that can be allocated: the window follows.
+int test_far_chunk_ids()
+{
+    const std::int64_t far = INT64_MAX - 2;
+    result r = receive(encode({0, 1}, true), 2, 0, nullptr, [far](spead2::recv::chunk_place_data *d) {
+        d->chunk_id = far;
+    });
+    CHECK(r.rejected == 1);
+    CHECK(r.chunks.size() == 3);   // chunk 0, then the window jumps to far - 1, far
+    CHECK(r.chunks[0]->chunk_id == 0 && r.chunks[1]->chunk_id == far - 1 && r.chunks[2]->chunk_id == far);
+    CHECK(r.chunks[2]->present[1] == 1);
+    return 0;
+}
+
 int test_config_validation()
 {
     spead2::recv::chunk_stream_config config;
@@ -255,6 +308,8 @@ int main()
     failures += test_window_moves_and_too_old();
     failures += test_no_write_after_chunk_left();
     failures += test_packet_presence();
+    failures += test_bad_placements();
+    failures += test_far_chunk_ids();
     failures += test_config_validation();
     if (failures == 0)
         std::printf("ok\n");
