@@ -118,10 +118,11 @@ def test_effective_config():
 # --------------------------------------------------------------------------
 
 
-def test_heaps_land_in_chunks():
+@pytest.mark.parametrize("memcpy", [spead2.MEMCPY_STD, spead2.MEMCPY_NONTEMPORAL])
+def test_heaps_land_in_chunks(memcpy):
     placement = Placement()
     cnts = [c for c in range(12) if c != 6]
-    chunks, stats = receive(placement, cnts)
+    chunks, stats = receive(placement, cnts, stream_config=spead2.recv.StreamConfig(memcpy=memcpy))
     assert [c[0] for c in chunks] == [0, 1, 2]
     assert [c[2] for c in chunks] == [[1, 1, 1, 1], [1, 1, 0, 1], [1, 1, 1, 1]]
     for chunk_id, _, _, data in chunks:
