@@ -23,6 +23,7 @@ import spead2
 import spead2.recv
 import spead2.recv.asyncio
 import spead2.send
+from asyncio_support import loop_ticks_during, reader_registered, run_async
 
 TIMEOUT = 5.0
 AsyncRing = spead2.recv.asyncio.ChunkRingbuffer
@@ -31,43 +32,6 @@ AsyncRing = spead2.recv.asyncio.ChunkRingbuffer
 # --------------------------------------------------------------------------
 # Helpers
 # --------------------------------------------------------------------------
-
-
-def run_async(coro_fn, *args, timeout: float = TIMEOUT, loop_errors: list | None = None):
-    """``asyncio.run(coro_fn(*args))`` in a daemon thread, failing the test after ``timeout``."""
-    result: dict = {}
-
-    async def main():
-        if loop_errors is not None:
-            asyncio.get_running_loop().set_exception_handler(lambda loop, ctx: loop_errors.append(ctx))
-        return await asyncio.wait_for(coro_fn(*args), timeout)
-
-    def target():
-        try:
-            result["value"] = asyncio.run(main())
-        except BaseException as exc:  # noqa: BLE001
-            result["exc"] = exc
-
-    thread = threading.Thread(target=target, daemon=True)
-    thread.start()
-    thread.join(timeout + 2)
-    if thread.is_alive():
-        pytest.fail(f"event loop did not finish within {timeout + 2} s")
-    if "exc" in result:
-        raise result["exc"]
-    return result.get("value")
-
-
-def reader_registered(loop, fd) -> bool:
-    """Whether ``loop`` watches ``fd`` for reading (selector event loops only)."""
-    selector = getattr(loop, "_selector", None)
-    if selector is None:
-        pytest.skip("event loop has no selector to inspect")
-    try:
-        key = selector.get_key(fd)
-    except KeyError:
-        return False
-    return key.data[0] is not None  # (reader handle, writer handle)
 
 
 def make_chunk(chunk_id: int = -1, cls=spead2.recv.Chunk) -> spead2.recv.Chunk:
@@ -306,24 +270,7 @@ def test_ready_chunk_yields_to_loop():
         ring.put_nowait(make_chunk(i))
 
     async def body():
-        ticks = 0
-        done = False
-
-        async def ticker():
-            nonlocal ticks
-            while not done:
-                ticks += 1
-                await asyncio.sleep(0)
-
-        task = asyncio.ensure_future(ticker())
-        await asyncio.sleep(0)
-        start = ticks
-        for _ in range(n):
-            await ring.get()
-        during = ticks - start
-        done = True
-        await task
-        return during
+        return await loop_ticks_during(ring.get, n)
 
     assert run_async(body) >= n - 1
 

@@ -13,59 +13,21 @@ Shared fixtures (``thread_pool``, ``queue``, ``spead2_log``) live in
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import struct
 import threading
 import time
 
-import pytest
 
 import spead2
 
-#: Default timeout (seconds) of the helpers below, when a module does not pass its own.
-DEFAULT_TIMEOUT = 5.0
+import asyncio_support
 
-
-def run_in_thread(fn, *args, timeout: float = DEFAULT_TIMEOUT, **kwargs):
-    """Call ``fn(*args, **kwargs)`` in a daemon thread and return its result.
-
-    Fails the test if the call does not return within ``timeout`` seconds;
-    an exception raised by ``fn`` is re-raised in the caller.
-    """
-    result: dict = {}
-
-    def target():
-        try:
-            result["value"] = fn(*args, **kwargs)
-        except BaseException as exc:  # noqa: BLE001
-            result["exc"] = exc
-
-    thread = threading.Thread(target=target, daemon=True)
-    thread.start()
-    thread.join(timeout)
-    if thread.is_alive():
-        pytest.fail(f"{getattr(fn, '__name__', fn)} did not return within {timeout} s")
-    if "exc" in result:
-        raise result["exc"]
-    return result.get("value")
-
-
-def run_async(coro_fn, *args, timeout: float = DEFAULT_TIMEOUT, loop_errors: list | None = None):
-    """Run ``coro_fn(*args)`` under ``asyncio.run`` in a thread, with a timeout.
-
-    The coroutine is wrapped in ``asyncio.wait_for(..., timeout)`` and the
-    thread is given ``timeout + 2`` seconds.  If ``loop_errors`` is given, the
-    loop's exception handler appends each context dict to it (instead of
-    logging).
-    """
-
-    async def main():
-        if loop_errors is not None:
-            asyncio.get_running_loop().set_exception_handler(lambda loop, ctx: loop_errors.append(ctx))
-        return await asyncio.wait_for(coro_fn(*args), timeout)
-
-    return run_in_thread(asyncio.run, main(), timeout=timeout + 2)
+# The thread and event-loop helpers are shared with other test folders.
+DEFAULT_TIMEOUT = asyncio_support.DEFAULT_TIMEOUT
+run_in_thread = asyncio_support.run_in_thread
+run_async = asyncio_support.run_async
+reader_registered = asyncio_support.reader_registered
 
 
 def drain(stream, timeout: float = DEFAULT_TIMEOUT) -> list:
@@ -84,21 +46,6 @@ def poll(predicate, timeout: float = DEFAULT_TIMEOUT, interval: float = 0.01) ->
             return False
         time.sleep(interval)
     return True
-
-
-def reader_registered(loop, fd) -> bool:
-    """Whether ``loop`` watches ``fd`` for reading (selector event loops only).
-
-    Skips the test if the loop has no selector to inspect.
-    """
-    selector = getattr(loop, "_selector", None)
-    if selector is None:
-        pytest.skip("event loop has no selector to inspect")
-    try:
-        key = selector.get_key(fd)
-    except KeyError:
-        return False
-    return key.data[0] is not None  # (reader handle, writer handle)
 
 
 def raw_packet(cnt: int, payload: bytes, offset: int, heap_length: int | None, extra=()) -> bytes:

@@ -23,7 +23,7 @@ import spead2.recv
 import spead2.recv.asyncio
 import spead2.send
 import support
-from support import reader_registered
+from asyncio_support import loop_ticks_during, reader_registered
 
 TIMEOUT = 10.0
 AsyncStream = spead2.recv.asyncio.Stream
@@ -388,24 +388,7 @@ def test_ready_heap_yields_to_loop(make_stream):
 
     async def body():
         await wait_until(lambda: stream.ringbuffer.size() == n)
-        ticks = 0
-        done = False
-
-        async def ticker():
-            nonlocal ticks
-            while not done:
-                ticks += 1
-                await asyncio.sleep(0)
-
-        task = asyncio.ensure_future(ticker())
-        await asyncio.sleep(0)
-        start = ticks
-        for _ in range(n):
-            await stream.get()
-        during = ticks - start
-        done = True
-        await task
-        return during
+        return await loop_ticks_during(stream.get, n)
 
     assert run_async(body) >= n - 1
 
