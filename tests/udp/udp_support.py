@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import pathlib
+import sys
 import socket
 import threading
 import time
@@ -26,7 +27,12 @@ import spead2.send
 
 
 def _load_core_support():
-    path = pathlib.Path(__file__).resolve().parent.parent / "core" / "support.py"
+    tests = pathlib.Path(__file__).resolve().parent.parent
+    # It imports modules shared by every test folder (tests/), which a child process
+    # started with only this folder on sys.path does not have yet.
+    if str(tests) not in sys.path:
+        sys.path.insert(0, str(tests))
+    path = tests / "core" / "support.py"
     spec = importlib.util.spec_from_file_location("spead2_tests_core_support", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

@@ -75,10 +75,17 @@ stream::stream(std::shared_ptr<thread_pool> pool, const stream_config &config, s
     scratch(std::max<std::size_t>(config.get_max_packet_size(), 65536)),
     pacing(config.get_burst_size(), config.get_burst_rate_ratio())
 {
+    if (config.get_rate_method() == rate_method::HW && config.get_rate() > 0)
+        transport_paced = this->transport->take_over_pacing(config.get_rate(), config.get_max_packet_size());
 }
 
 void writer::cancel()
 {
+}
+
+bool writer::take_over_pacing(double, std::size_t)
+{
+    return false;
 }
 
 stream::~stream()
@@ -188,7 +195,8 @@ bool stream::async_send_heaps(const heap_reference *first, std::size_t n, comple
             {
                 g->generators.emplace_back(*ref.h, cnt, config.get_max_packet_size());
                 g->substreams.push_back(ref.substream_index);
-                g->rates.push_back(ref.rate < 0 ? config.get_rate() : ref.rate);
+                const double configured = transport_paced ? 0.0 : config.get_rate();
+                g->rates.push_back(ref.rate < 0 ? configured : ref.rate);
             }
         }
     }

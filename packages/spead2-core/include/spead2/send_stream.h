@@ -93,6 +93,14 @@ public:
      * must complete promptly: packets not sent get std::errc::operation_canceled, then
      * done is called.  Writers that never wait need not override it. */
     virtual void cancel();
+    /* Pacing by the transport itself (a NIC's packet pacing): offered once, when the
+     * stream is built with rate_method::HW and a rate, before any packet is written.
+     * Return true to send at no more than @a rate bytes per second (whole packets of up
+     * to @a max_packet_size bytes, plus whatever framing the transport adds) without the
+     * stream's help: the stream then no longer paces heaps sent at the configured rate
+     * (heaps with a rate of their own are still paced in software).  The default
+     * declines, and the stream paces in software. */
+    virtual bool take_over_pacing(double rate, std::size_t max_packet_size);
 };
 
 struct heap_reference
@@ -132,6 +140,7 @@ private:
     std::atomic<int> write_state{0};
 
     rate_limiter pacing;   ///< only touched by the draining worker
+    bool transport_paced = false;   ///< the writer took over pacing at the configured rate
     bool stopped = false;                        ///< protected by mutex
     std::atomic<std::uint64_t> batches_written{0};  ///< progress, for the destructor's linger
 
@@ -152,6 +161,8 @@ public:
     virtual ~stream();
 
     const stream_config &get_config() const { return config; }
+    /// Whether the transport paces the configured rate itself (see writer::take_over_pacing).
+    bool is_transport_paced() const { return transport_paced; }
     std::size_t get_num_substreams() const { return transport->num_substreams(); }
     writer &get_writer() { return *transport; }
 
