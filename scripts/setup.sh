@@ -20,9 +20,11 @@ export PATH="$(cd "$venv/bin" && pwd):$PATH"
 "$vpy" -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 
 # System libraries the plugins build against, where we can install them (root with
-# apt); without them a plugin builds without that feature and says so.  tmux: the
-# tests of the tools' live statistics look at a real terminal's screen (skipped without).
-system_packages="libpcap-dev pkg-config tmux"
+# apt); without them a plugin builds without that feature, or is skipped, and says so.
+# libibverbs-dev: rdma-core's headers for spead2-ibverbs (the library itself is only
+# loaded at run time).  tmux: the tests of the tools' live statistics look at a real
+# terminal's screen (skipped without).
+system_packages="libpcap-dev pkg-config tmux libibverbs-dev"
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     missing=$(for p in $system_packages; do dpkg -s "$p" >/dev/null 2>&1 || echo "$p"; done)
     if [ -n "$missing" ]; then
@@ -34,7 +36,14 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
 fi
 
 # Core first: plugins and the facade are built against the installed core.
-for pkg in packages/spead2-core packages/spead2-udp packages/spead2-chunk .; do
+packages="packages/spead2-core packages/spead2-udp packages/spead2-chunk"
+if echo '#include <infiniband/verbs.h>' | "${CXX:-c++}" -x c++ -fsyntax-only - 2>/dev/null; then
+    packages="$packages packages/spead2-ibverbs"
+else
+    echo "note: rdma-core's headers (libibverbs-dev) are missing: spead2-ibverbs is not built," \
+         "and spead2 works without its ibverbs names"
+fi
+for pkg in $packages .; do
     name=$(basename "$(cd "$pkg" && pwd)")
     [ "$pkg" = . ] && name=spead2
     "$vpy" -m pip install --quiet --disable-pip-version-check --no-build-isolation --no-deps \

@@ -13,6 +13,9 @@ runtime objects come from the installed packages. For every stub module:
   declared in the stub (inheriting through the stub's own bases); and function
   signatures agree on parameter names, kinds and the presence of defaults
   (native signatures are read from the pybind11 docstrings).
+
+Names that an optional plugin provides (``OPTIONAL_PLUGIN_NAMES``) are checked in
+full where that plugin is installed, and skipped where it is not.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import builtins
 import dataclasses
 import enum
 import importlib
+import importlib.metadata
 import inspect
 import pathlib
 import re
@@ -62,7 +66,24 @@ STUB_FILES = {
 # reachable in the native submodule (spec §4.1: not re-exported by spead2.recv).
 NATIVE_ONLY = {
     "spead2.recv": ("spead2._spead2.recv", {"_Stream", "HeapBase", "RawItem"}),
-    "spead2.send": ("spead2._spead2.send", {"InprocStreamAsyncio", "UdpStreamAsyncio", "TcpStreamAsyncio"}),
+    "spead2.send": (
+        "spead2._spead2.send",
+        {"InprocStreamAsyncio", "UdpStreamAsyncio", "TcpStreamAsyncio", "UdpIbvStreamAsyncio"},
+    ),
+}
+
+# Names that only an optional plugin provides (spec §0.2: spead2-ibverbs is built only
+# where rdma-core's headers are), by the plugin's entry point name in group "spead2",
+# then by owner: a stub module, or a stub class as "module.qualname" for its members.
+# The stubs declare them; where the plugin is installed they are checked like every
+# other name, where it is not their checks are skipped (and the names must be absent).
+OPTIONAL_PLUGIN_NAMES: dict[str, dict[str, set[str]]] = {
+    "ibverbs": {
+        "spead2.send": {"UdpIbvConfig", "UdpIbvStream", "UdpIbvStreamAsyncio"},
+        "spead2.send.asyncio": {"UdpIbvStream"},
+        "spead2.recv": {"UdpIbvConfig"},
+        "spead2.recv._Stream": {"add_udp_ibv_reader"},
+    },
 }
 
 # Native modules without a stub of their own, whose classes the facade stubs describe.
@@ -256,6 +277,33 @@ FOREIGN = {
     "spead2._spead2.recv": plugin_names("spead2_recv_names"),
 }
 FOREIGN_READER_METHODS = plugin_names("spead2_recv_reader_methods")
+
+
+def plugin_installed(entry_point: str) -> bool:
+    return any(ep.name == entry_point for ep in importlib.metadata.entry_points(group=_plugins.ENTRY_POINT_GROUP))
+
+
+def optional_plugin(owner: str, name: str) -> str | None:
+    """The optional plugin that provides ``owner.name``, if it is one of OPTIONAL_PLUGIN_NAMES."""
+    return next((plugin for plugin, owners in OPTIONAL_PLUGIN_NAMES.items() if name in owners.get(owner, ())), None)
+
+
+def not_installed(owner: str, name: str) -> str | None:
+    """Why ``owner.name`` may be missing at runtime (its plugin is not installed), else None."""
+    plugin = optional_plugin(owner, name)
+    if plugin is None or plugin_installed(plugin):
+        return None
+    return f"{owner}.{name} comes from the {plugin!r} plugin, which is not installed"
+
+
+def skip_if_not_installed(owner: str, name: str) -> None:
+    reason = not_installed(owner, name)
+    if reason is not None:
+        pytest.skip(reason)
+
+
+def skip_class_if_not_installed(cls: StubClass) -> None:
+    skip_if_not_installed(cls.module, cls.qualname.split(".")[0])
 
 
 def runtime_module(name: str) -> types.ModuleType:
@@ -498,6 +546,7 @@ def _declared_cases() -> list[tuple[str, str]]:
 
 @pytest.mark.parametrize(("module", "name"), _declared_cases(), ids=lambda x: x)
 def test_declared_name_exists(module: str, name: str) -> None:
+    skip_if_not_installed(module, name)
     stub = STUBS[module]
     if module in NATIVE_ONLY and name in NATIVE_ONLY[module][1]:
         assert not hasattr(runtime_module(module), name), f"{module}.{name} now exists: drop it from NATIVE_ONLY"
@@ -554,6 +603,7 @@ def test_native_module_alias() -> None:
     [(module, name) for module, stub in STUBS.items() for name in sorted(stub.functions)],
 )
 def test_function_signature(module: str, name: str) -> None:
+    skip_if_not_installed(module, name)
     check_signatures(runtime_module(module), name, STUBS[module].functions[name], drop_first=False)
 
 
@@ -571,6 +621,7 @@ OPTIONAL_FEATURE_NAMES = {"add_udp_pcap_file_reader"}
 
 @pytest.mark.parametrize("cls", STUB_CLASSES, ids=lambda c: f"{c.module}.{c.qualname}")
 def test_class_bases(cls: StubClass) -> None:
+    skip_class_if_not_installed(cls)
     rt = runtime_class(cls)
     assert isinstance(rt, type)
     expected = tuple(resolve_runtime(cls.module, base) for base in cls.node.bases)
@@ -603,6 +654,7 @@ def _defines_constructor(rt: type) -> bool:
 
 @pytest.mark.parametrize("cls", STUB_CLASSES, ids=lambda c: f"{c.module}.{c.qualname}")
 def test_class_members(cls: StubClass) -> None:
+    skip_class_if_not_installed(cls)
     rt = runtime_class(cls)
     where = f"{cls.module}.{cls.qualname}"
     if "__init__" not in cls.members and not issubclass(rt, (BaseException, enum.Enum)):
@@ -612,6 +664,8 @@ def test_class_members(cls: StubClass) -> None:
         label = f"{where}.{name}"
         if static is None and name in OPTIONAL_FEATURE_NAMES:
             continue  # spec §0.2: absent when the feature was not built
+        if static is None and not_installed(where, name):
+            continue  # spec §0.2: absent when the plugin providing it is not installed
 
         if name == "__buffer__":
             if sys.version_info >= (3, 12):
@@ -654,6 +708,7 @@ def test_class_members(cls: StubClass) -> None:
 
 @pytest.mark.parametrize("cls", STUB_CLASSES, ids=lambda c: f"{c.module}.{c.qualname}")
 def test_runtime_members_are_declared(cls: StubClass) -> None:
+    skip_class_if_not_installed(cls)
     rt = runtime_class(cls)
     declared = set(inherited_members(cls))
     public = {name for name in dir(rt) if not name.startswith("_")}
@@ -666,6 +721,28 @@ def test_runtime_members_are_declared(cls: StubClass) -> None:
 # ---------------------------------------------------------------------------
 # Things the generic checks cannot see
 # ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("plugin", sorted(OPTIONAL_PLUGIN_NAMES))
+def test_optional_plugin_names(plugin: str) -> None:
+    """Every listed name is declared by a stub, and exists exactly when its plugin is installed."""
+    installed = plugin_installed(plugin)
+    for owner, names in OPTIONAL_PLUGIN_NAMES[plugin].items():
+        for name in sorted(names):
+            label = f"{owner}.{name}"
+            if owner in STUBS:
+                assert name in STUBS[owner].declared, f"{label} is not declared by its stub"
+                try:
+                    runtime_attr(owner, name)
+                    present = True
+                except AttributeError:
+                    present = False
+            else:
+                cls = next((c for c in STUB_CLASSES if f"{c.module}.{c.qualname}" == owner), None)
+                assert cls is not None, f"{owner} is not a stub class"
+                assert name in cls.members, f"{label} is not declared by its stub"
+                present = _static(runtime_class(cls), name) is not None
+            assert present == installed, f"{label}: present {present}, but {plugin!r} installed {installed}"
 
 
 def test_exceptions_derive_directly_from_exception() -> None:

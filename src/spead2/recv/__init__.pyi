@@ -6,14 +6,16 @@
 # declared here, under their runtime names, so that annotations can refer to
 # them; import them from spead2._spead2.recv in running code.
 #
-# The readers of the core and of the spead2-udp plugin (UDP, TCP, pcap) are
-# described; add_udp_pcap_file_reader exists only where libpcap was found at
-# build time. The chunking receiver's classes come from the spead2-chunk plugin's
-# stubs; ibverbs readers are not described.
+# The readers of the core, of the spead2-udp plugin (UDP, TCP, pcap) and of the
+# spead2-ibverbs plugin (UdpIbvConfig, add_udp_ibv_reader) are described;
+# add_udp_pcap_file_reader exists only where libpcap was found at build time,
+# and the ibverbs names only where spead2-ibverbs is installed (it needs
+# rdma-core's headers to build). The chunking receiver's classes come from the
+# spead2-chunk plugin's stubs.
 
 import enum
 import socket
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import ClassVar, Final, TypeVar, overload
 
 from typing_extensions import Buffer, Self
@@ -127,6 +129,30 @@ class RingStreamConfig:
     contiguous_only: bool
     incomplete_keep_payload_ranges: bool
 
+class UdpIbvConfig:
+    DEFAULT_BUFFER_SIZE: Final = 16777216
+    DEFAULT_MAX_SIZE: Final = 9200
+    DEFAULT_MAX_POLL: Final = 10
+    def __init__(
+        self,
+        *,
+        endpoints: Sequence[tuple[str, int]] = ...,
+        interface_address: str = "",
+        buffer_size: int = 16777216,
+        max_size: int = 9200,
+        comp_vector: int = 0,
+        max_poll: int = 10,
+    ) -> None: ...
+    @property
+    def endpoints(self) -> list[tuple[str, int]]: ...
+    @endpoints.setter
+    def endpoints(self, value: Sequence[tuple[str, int]]) -> None: ...
+    interface_address: str
+    buffer_size: int
+    max_size: int
+    comp_vector: int
+    max_poll: int
+
 class RawItem:
     """One item of a received heap; a read/write 1-D byte buffer (no Python constructor)."""
 
@@ -203,6 +229,7 @@ class _Stream:
     @overload
     def add_tcp_reader(self, acceptor: socket.socket, max_size: int = 65536) -> None: ...
     def add_udp_pcap_file_reader(self, filename: str, filter: str = "") -> None: ...
+    def add_udp_ibv_reader(self, config: UdpIbvConfig) -> None: ...
     def add_inproc_reader(self, queue: _InprocQueue) -> None: ...
     def start(self) -> None: ...
     def stop(self) -> None: ...

@@ -2,17 +2,19 @@
 # spead2._spead2.send) re-exported by the package, plus the pure-Python
 # HeapGenerator and ItemGroup.
 #
-# The core's streams and those of the spead2-udp plugin (UDP, TCP) are
-# described; other plugins' (ibverbs) are not. Unlike the reference's stubs
-# there is no typing-only SyncStream base: send_heap/send_heaps are declared on
-# each concrete synchronous stream and return the number of bytes sent.
+# The core's streams and those of the spead2-udp (UDP, TCP) and spead2-ibverbs
+# (UdpIbvConfig, UdpIbvStream) plugins are described; the ibverbs names exist
+# only where that plugin is installed (it needs rdma-core's headers to build).
+# Unlike the reference's stubs there is no typing-only SyncStream base:
+# send_heap/send_heaps are declared on each concrete synchronous stream and
+# return the number of bytes sent.
 
 import enum
 import socket
 from collections.abc import Callable, Sequence
 from typing import Final, Literal, overload
 
-from typing_extensions import Self
+from typing_extensions import Buffer, Self
 
 import spead2
 from spead2 import Descriptor as _Descriptor
@@ -200,6 +202,76 @@ class UdpStreamAsyncio(Stream):
         socket: socket.socket,
         endpoints: Sequence[tuple[str, int]],
         config: StreamConfig = ...,
+    ) -> None: ...
+    @property
+    def fd(self) -> int: ...
+    def async_send_heap(
+        self,
+        heap: Heap,
+        callback: Callable[[OSError | None, int], None],
+        cnt: int = -1,
+        substream_index: int = 0,
+        rate: float = -1.0,
+    ) -> bool: ...
+    @overload
+    def async_send_heaps(
+        self, heaps: HeapReferenceList, callback: Callable[[OSError | None, int], None], mode: GroupMode
+    ) -> bool: ...
+    @overload
+    def async_send_heaps(
+        self, heaps: Sequence[HeapReference], callback: Callable[[OSError | None, int], None], mode: GroupMode
+    ) -> bool: ...
+    def flush(self) -> None: ...
+    def process_callbacks(self) -> None: ...
+
+class UdpIbvConfig:
+    DEFAULT_BUFFER_SIZE: Final = 524288
+    DEFAULT_MAX_POLL: Final = 10
+    def __init__(
+        self,
+        *,
+        endpoints: Sequence[tuple[str, int]] = ...,
+        interface_address: str = "",
+        buffer_size: int = 524288,
+        ttl: int = 1,
+        comp_vector: int = 0,
+        max_poll: int = 10,
+        memory_regions: list[Buffer] = ...,
+    ) -> None: ...
+    @property
+    def endpoints(self) -> list[tuple[str, int]]: ...
+    @endpoints.setter
+    def endpoints(self, value: Sequence[tuple[str, int]]) -> None: ...
+    interface_address: str
+    buffer_size: int
+    ttl: int
+    comp_vector: int
+    max_poll: int
+    memory_regions: list[Buffer]
+
+class UdpIbvStream(Stream):
+    # At runtime udp_ibv_config follows the defaulted config and has no default itself:
+    # it is given either positionally after an explicit config, or by keyword.
+    @overload
+    def __init__(self, thread_pool: _ThreadPool, config: StreamConfig, udp_ibv_config: UdpIbvConfig) -> None: ...
+    @overload
+    def __init__(
+        self, thread_pool: _ThreadPool, config: StreamConfig = ..., *, udp_ibv_config: UdpIbvConfig
+    ) -> None: ...
+    def send_heap(self, heap: Heap, cnt: int = -1, substream_index: int = 0, rate: float = -1.0) -> int: ...
+    @overload
+    def send_heaps(self, heaps: HeapReferenceList, mode: GroupMode) -> int: ...
+    @overload
+    def send_heaps(self, heaps: Sequence[HeapReference], mode: GroupMode) -> int: ...
+
+class UdpIbvStreamAsyncio(Stream):
+    """Native base of spead2.send.asyncio.UdpIbvStream (only in spead2._spead2.send)."""
+
+    @overload
+    def __init__(self, thread_pool: _ThreadPool, config: StreamConfig, udp_ibv_config: UdpIbvConfig) -> None: ...
+    @overload
+    def __init__(
+        self, thread_pool: _ThreadPool, config: StreamConfig = ..., *, udp_ibv_config: UdpIbvConfig
     ) -> None: ...
     @property
     def fd(self) -> int: ...

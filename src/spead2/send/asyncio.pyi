@@ -1,6 +1,7 @@
 # Type stubs for spead2.send.asyncio: future-returning wrappers of the native
-# ...Asyncio send streams that the installed plugins provide (here: the core's
-# and spead2-udp's).
+# ...Asyncio send streams that the installed plugins provide (here: the core's,
+# spead2-udp's and spead2-ibverbs'; UdpIbvStream exists only where spead2-ibverbs
+# is installed).
 
 import asyncio
 from typing import Any
@@ -15,6 +16,7 @@ from spead2.send import (
     InprocStreamAsyncio,
     StreamConfig,
     TcpStreamAsyncio,
+    UdpIbvStreamAsyncio,
     UdpStreamAsyncio,
 )
 
@@ -31,6 +33,18 @@ class InprocStream(InprocStreamAsyncio):
     async def async_flush(self) -> None: ...
 
 class UdpStream(UdpStreamAsyncio):
+    def __init__(self, *args: Any, **kwargs: Any) -> None: ...
+    _active: int
+    _last_queued_future: asyncio.Future[int] | None
+    def async_send_heap(  # type: ignore[override]
+        self, heap: Heap, cnt: int = -1, substream_index: int = 0, rate: float = -1.0
+    ) -> asyncio.Future[int]: ...
+    def async_send_heaps(  # type: ignore[override]
+        self, heaps: Sequence[HeapReference] | HeapReferenceList, mode: GroupMode
+    ) -> asyncio.Future[int]: ...
+    async def async_flush(self) -> None: ...
+
+class UdpIbvStream(UdpIbvStreamAsyncio):
     def __init__(self, *args: Any, **kwargs: Any) -> None: ...
     _active: int
     _last_queued_future: asyncio.Future[int] | None

@@ -1,0 +1,123 @@
+/* Sending UDP through ibverbs: frames (Ethernet, IPv4 and UDP headers built here)
+ * posted to a raw-packet queue pair; item data in registered memory regions is sent
+ * from where it is, without a copy; the NIC's packet pacing can take over the rate
+ * (spec python-api.md §2.13). */
+#ifndef SPEAD2_SEND_UDP_IBV_H
+#define SPEAD2_SEND_UDP_IBV_H
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <utility>
+#include <vector>
+#include <spead2/common_defines.h>
+#include <spead2/common_ibv.h>
+#include <spead2/common_raw_packet.h>
+#include <spead2/common_thread_pool.h>
+#include <spead2/send_stream.h>
+
+namespace spead2::send
+{
+
+class SPEAD2_API udp_ibv_config
+{
+public:
+    static constexpr std::size_t default_buffer_size = 512 * 1024;
+    static constexpr int default_max_poll = 10;
+
+    /// A buffer to register with the NIC (pointer and size in bytes).
+    typedef std::pair<const void *, std::size_t> memory_region;
+
+private:
+    std::vector<std::pair<std::string, std::uint16_t>> endpoints;
+    std::string interface_address;
+    std::size_t buffer_size = default_buffer_size;
+    std::uint8_t ttl = 1;
+    int comp_vector = 0;
+    int max_poll = default_max_poll;
+    std::vector<memory_region> memory_regions;
+
+public:
+    udp_ibv_config &set_endpoints(std::vector<std::pair<std::string, std::uint16_t>> endpoints);
+    const std::vector<std::pair<std::string, std::uint16_t>> &get_endpoints() const { return endpoints; }
+    udp_ibv_config &set_interface_address(std::string address);
+    const std::string &get_interface_address() const { return interface_address; }
+    /// 0 restores the default.
+    udp_ibv_config &set_buffer_size(std::size_t size);
+    std::size_t get_buffer_size() const { return buffer_size; }
+    udp_ibv_config &set_ttl(std::uint8_t ttl) { this->ttl = ttl; return *this; }
+    std::uint8_t get_ttl() const { return ttl; }
+    /// Negative: busy-poll for completions instead of waiting for events.
+    udp_ibv_config &set_comp_vector(int comp_vector) { this->comp_vector = comp_vector; return *this; }
+    int get_comp_vector() const { return comp_vector; }
+    /// Throws std::invalid_argument("max_poll must be at least 1") below 1.
+    udp_ibv_config &set_max_poll(int max_poll);
+    int get_max_poll() const { return max_poll; }
+    /* Throws std::invalid_argument("memory region must have non-zero size") or
+     * ("memory regions overlap"). */
+    udp_ibv_config &set_memory_regions(std::vector<memory_region> regions);
+    const std::vector<memory_region> &get_memory_regions() const { return memory_regions; }
+};
+
+/* One substream per endpoint (IPv4 multicast groups).  A batch completes (done) only
+ * when the NIC has finished with every frame of it, since frames may point into the
+ * heap's own memory. */
+class SPEAD2_API udp_ibv_writer : public writer
+{
+private:
+    struct registered_region
+    {
+        const std::uint8_t *start;
+        std::size_t size;
+        ibv_mr_ptr mr;
+    };
+
+    thread_pool &pool;
+    const int comp_vector;
+    const int max_poll;
+    const std::size_t slot_size;
+    std::size_t n_slots = 0;
+    std::uint32_t max_sge = 1;
+    ibv_interface interface;
+    std::vector<udp_ipv4_header_fields> headers;   ///< per substream
+    std::vector<std::uint8_t> buffer;              ///< n_slots frames: headers, then copied data
+    std::vector<registered_region> regions;        ///< the user's, sorted by address
+    ibv_pd_ptr pd;
+    ibv_mr_ptr mr;
+    ibv_comp_channel_ptr channel;
+    ibv_cq_ptr cq;
+    ibv_qp_ptr qp;
+    std::unique_ptr<fd_watch> watch;
+    unsigned int unacked_events = 0;
+
+    std::mutex mutex;   ///< the batch in flight
+    transmit_packet *packets = nullptr;
+    std::size_t n_packets = 0, next_packet = 0, outstanding = 0;
+    std::size_t free_slots = 0, next_slot = 0;
+    std::function<void()> done;
+    bool cancelled = false;
+    std::vector<ibv_wc> completions;
+
+    const registered_region *region_of(const std::uint8_t *data, std::size_t size) const;
+    /// Post what fits of the batch; reap completions; finish or arrange to continue.
+    void proceed();
+    /// Take completions (with the lock held); a failed one sets its packet's result.
+    void reap();
+    void wait_for_completions();
+
+public:
+    udp_ibv_writer(thread_pool &pool, const stream_config &stream_config, const udp_ibv_config &config);
+    ~udp_ibv_writer() override;
+
+    std::size_t num_substreams() const override { return headers.size(); }
+    void write_packets(transmit_packet *packets, std::size_t n, std::function<void()> done) override;
+    void cancel() override;
+    bool take_over_pacing(double rate, std::size_t max_packet_size) override;
+};
+
+} // namespace spead2::send
+
+#endif

@@ -1,0 +1,17 @@
+/* The plugin's Python module (_ibverbs): its receive and send halves. */
+#ifndef SPEAD2_PY_IBVERBS_H
+#define SPEAD2_PY_IBVERBS_H
+
+#include <pybind11/pybind11.h>
+
+namespace spead2::python
+{
+
+namespace py = pybind11;
+
+void register_recv(py::module_ &m);
+void register_send(py::module_ &m);
+
+} // namespace spead2::python
+
+#endif

@@ -1,0 +1,219 @@
+"""Network namespaces for running ibverbs code on the test double (tests/ibverbs/double).
+
+``IbvNetns`` creates two namespaces with random names joined by a veth pair:
+
+* ``ns``: holds ``ifname`` (address ``addr``), the interface the double serves.
+  The ibverbs program runs here (``command``/``run``/``popen``), with
+  ``SPEAD2_IBV_LIBRARY`` and ``SPEAD2_IBV_DOUBLE_INTERFACE`` set (``env``); spead2
+  is given ``addr`` as its interface address.
+* ``peer_ns``: holds ``peer_ifname`` (``peer_addr``), the far end, for ordinary
+  sockets.  ``socket()`` makes a socket inside a namespace from this process (a
+  socket keeps its namespace for life), so a test can talk to the ibverbs program
+  without a helper process.
+
+Both sides route 224.0.0.0/4 to their veth end, so multicast works in both
+directions.  Everything is deleted by ``destroy()``.  Needs root;
+``unavailable_reason()`` says why the namespaces cannot be made here (for skips).
+
+``double_stats()`` reads the double's counters from inside the process using it
+(e.g. in a helper script run with ``popen``, after the plugin loaded the double).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import pathlib
+import random
+import shutil
+import socket
+import subprocess
+import threading
+from typing import Callable, TypeVar
+
+REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
+BUILD_SCRIPT = REPO_ROOT / "scripts" / "ibv_double.sh"
+BUILD_DIR = REPO_ROOT / "build" / "ibv-double"
+LIBRARY = BUILD_DIR / "libspead2_ibv_double.so"
+SMOKE = BUILD_DIR / "double_smoke"
+
+CLONE_NEWNET = 0x40000000
+T = TypeVar("T")
+
+
+def unavailable_reason() -> str | None:
+    """Why ``IbvNetns`` cannot work on this machine, or None if it can."""
+    if os.geteuid() != 0:
+        return "needs root: network namespaces (and the double's raw-packet QPs need CAP_NET_RAW)"
+    if shutil.which("ip") is None:
+        return "the ip tool (iproute2) is not installed"
+    probe = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, timeout=20)
+    if probe.returncode != 0:
+        return f"ip netns does not work here: {probe.stderr.strip()}"
+    return None
+
+
+def build_double() -> pathlib.Path:
+    """Builds (if out of date) the double and double_smoke with scripts/ibv_double.sh."""
+    result = subprocess.run(["bash", str(BUILD_SCRIPT), "--build"], capture_output=True, text=True, timeout=600)
+    if result.returncode != 0:
+        raise RuntimeError(f"building the ibverbs double failed:\n{result.stderr[-4000:]}")
+    return LIBRARY
+
+
+class DoubleStats(ctypes.Structure):
+    """struct spead2_ibv_double_stats (tests/ibverbs/double/ibv_double.h)."""
+
+    _fields_ = [
+        ("rx_frames", ctypes.c_uint64),
+        ("rx_errors", ctypes.c_uint64),
+        ("rx_dropped_no_wr", ctypes.c_uint64),
+        ("rx_dropped_cq_full", ctypes.c_uint64),
+        ("tx_frames", ctypes.c_uint64),
+        ("tx_errors", ctypes.c_uint64),
+        ("tx_cq_overflow", ctypes.c_uint64),
+        ("cq_events", ctypes.c_uint64),
+        ("last_rate_limit_kbps", ctypes.c_uint32),
+        ("live_qps", ctypes.c_uint32),
+    ]
+
+
+def double_stats(library: str | os.PathLike | None = None) -> dict[str, int]:
+    """The double's process-wide counters.  Loading the path the code under test
+    loaded (default: $SPEAD2_IBV_LIBRARY) returns that same instance."""
+    lib = ctypes.CDLL(str(library or os.environ["SPEAD2_IBV_LIBRARY"]))
+    stats = DoubleStats()
+    lib.spead2_ibv_double_stats(ctypes.byref(stats), ctypes.c_size_t(ctypes.sizeof(stats)))
+    return {name: getattr(stats, name) for name, _ in DoubleStats._fields_}
+
+
+def drop_net_raw_prefix() -> list[str] | None:
+    """A command prefix that runs a program (as root) without CAP_NET_RAW, or None."""
+    if shutil.which("setpriv"):
+        # Out of the bounding set and the inheritable set: gone after exec.
+        return ["setpriv", "--inh-caps=-all", "--bounding-set=-net_raw", "--"]
+    if shutil.which("capsh"):
+        return ["capsh", "--drop=cap_net_raw", "--", "-c", 'exec "$0" "$@"']
+    return None
+
+
+def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    result = subprocess.run(["ip", *args], capture_output=True, text=True, timeout=20)
+    if check and result.returncode != 0:
+        raise RuntimeError(f"ip {' '.join(args)}: {result.stderr.strip()}")
+    return result
+
+
+def _in_namespace(name: str, fn: Callable[[], T]) -> T:
+    """Runs fn in a short-lived thread moved into the namespace: setns affects
+    only the calling thread, so the rest of the process stays where it is."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    outcome: dict = {}
+
+    def run() -> None:
+        try:
+            with open(f"/run/netns/{name}", "rb") as handle:
+                if libc.setns(handle.fileno(), CLONE_NEWNET) != 0:
+                    err = ctypes.get_errno()
+                    raise OSError(err, f"setns into {name}: {os.strerror(err)}")
+            outcome["value"] = fn()
+        except BaseException as exc:  # handed to the caller's thread
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=run, name=f"netns-{name}")
+    thread.start()
+    thread.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
+
+
+class IbvNetns:
+    def __init__(self, library: pathlib.Path) -> None:
+        suffix = "%06x" % random.getrandbits(24)
+        self.ns = f"spead2-ibv-{suffix}"
+        self.peer_ns = f"spead2-ibvp-{suffix}"
+        self.ifname = f"ibv{suffix}"
+        self.peer_ifname = f"ibp{suffix}"
+        subnet = f"10.{random.randint(100, 199)}.{random.randint(0, 255)}"
+        self.addr = f"{subnet}.1"
+        self.peer_addr = f"{subnet}.2"
+        self.library = pathlib.Path(library)
+        self._created: list[str] = []
+
+    @classmethod
+    def create(cls, library: pathlib.Path) -> IbvNetns:
+        """Creates the namespaces; destroys what was made if a step fails."""
+        pair = cls(library)
+        try:
+            pair._setup()
+        except BaseException:
+            pair.destroy()
+            raise
+        return pair
+
+    def _setup(self) -> None:
+        for ns in (self.ns, self.peer_ns):
+            _ip("netns", "add", ns)
+            self._created.append(ns)
+            _ip("-n", ns, "link", "set", "lo", "up")
+        _ip("link", "add", self.ifname, "netns", self.ns, "type", "veth",
+            "peer", "name", self.peer_ifname, "netns", self.peer_ns)
+        for ns, dev, addr in ((self.ns, self.ifname, self.addr), (self.peer_ns, self.peer_ifname, self.peer_addr)):
+            _ip("-n", ns, "addr", "add", f"{addr}/24", "dev", dev)
+            # Wire-sized frames, as a real link carries: a veth would pass a UDP GSO
+            # super-frame (up to 64 kB) through whole, which no NIC ever receives.
+            _ip("-n", ns, "link", "set", "dev", dev, "gso_max_segs", "1")
+            _ip("-n", ns, "link", "set", dev, "up")
+            _ip("-n", ns, "route", "add", "224.0.0.0/4", "dev", dev)
+
+    def destroy(self) -> None:
+        for ns in reversed(self._created):
+            _ip("netns", "del", ns, check=False)
+        self._created.clear()
+
+    def env(self, **extra: str) -> dict[str, str]:
+        """The environment for the ibverbs program: the double and its interface."""
+        env = dict(os.environ)
+        env["SPEAD2_IBV_LIBRARY"] = str(self.library)
+        env["SPEAD2_IBV_DOUBLE_INTERFACE"] = self.ifname
+        env.update(extra)
+        return env
+
+    def command(self, *argv: str | os.PathLike, peer: bool = False) -> list[str]:
+        return ["ip", "netns", "exec", self.peer_ns if peer else self.ns, *map(str, argv)]
+
+    def run(self, *argv: str | os.PathLike, peer: bool = False, env: dict | None = None,
+            timeout: float = 30, **kwargs) -> subprocess.CompletedProcess:
+        """Runs a command in a namespace (the double's by default) with ``env()``."""
+        kwargs.setdefault("capture_output", True)
+        kwargs.setdefault("text", True)
+        return subprocess.run(self.command(*argv, peer=peer), env=self.env() if env is None else env,
+                              timeout=timeout, **kwargs)
+
+    def popen(self, *argv: str | os.PathLike, peer: bool = False, env: dict | None = None,
+              **kwargs) -> subprocess.Popen:
+        kwargs.setdefault("stdout", subprocess.PIPE)
+        kwargs.setdefault("stderr", subprocess.PIPE)
+        kwargs.setdefault("text", True)
+        return subprocess.Popen(self.command(*argv, peer=peer), env=self.env() if env is None else env, **kwargs)
+
+    def socket(self, family: int = socket.AF_INET, type: int = socket.SOCK_DGRAM, proto: int = 0, *,
+               peer: bool = True) -> socket.socket:
+        """A socket inside the peer namespace (or the double's, with peer=False)."""
+        return _in_namespace(self.peer_ns if peer else self.ns, lambda: socket.socket(family, type, proto))
+
+    def multicast_sender(self) -> socket.socket:
+        """A UDP socket on the peer side sending multicast out of the veth."""
+        sock = self.socket()
+        sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(self.peer_addr))
+        return sock
+
+    def multicast_receiver(self, group: str, port: int) -> socket.socket:
+        """A UDP socket on the peer side joined to group on the veth, bound to port."""
+        sock = self.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((group, port))
+        sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP,
+                        socket.inet_aton(group) + socket.inet_aton(self.peer_addr))
+        return sock
