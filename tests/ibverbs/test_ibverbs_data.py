@@ -41,6 +41,24 @@ if args["transport"] == "ibv":
     ibv = spead2.send.UdpIbvConfig(endpoints=[(args["group"], args["port"])], interface_address=args["interface"],
                                    comp_vector=args.get("comp_vector", 0), buffer_size=args.get("buffer_size", 0),
                                    memory_regions=values if args.get("regions") else [])
+    if args.get("asyncio"):
+        import asyncio, spead2.send.asyncio
+        async def send_all():
+            stream = spead2.send.asyncio.UdpIbvStream(thread_pool, config, ibv)
+            ig = spead2.send.ItemGroup(flavour=spead2.Flavour())
+            ig.add_item(0x1000, "index", "", shape=(), format=[("u", 32)])
+            ig.add_item(0x1001, "data", "", shape=(args["size"],), dtype=np.uint8)
+            futures = []
+            for i, value in enumerate(values):
+                ig["index"].value = i
+                ig["data"].value = value
+                futures.append(stream.async_send_heap(ig.get_heap(descriptors="all" if i == 0 else "none", data="all")))
+                await asyncio.sleep(0.005)
+            await asyncio.gather(*futures)
+            await stream.async_send_heap(ig.get_end())
+        asyncio.run(send_all())
+        print(json.dumps({"elapsed": 0}))
+        sys.exit(0)
     stream = spead2.send.UdpIbvStream(thread_pool, config, ibv)
 else:
     stream = spead2.send.UdpStream(thread_pool, [(args["group"], args["port"])], config, ttl=1,
@@ -158,6 +176,20 @@ def test_ibverbs_sender_to_udp_reader(ibv_netns, regions, comp_vector):
          ibv_args(ibv_netns, heaps=50, size=20000, rate=20e6, regions=regions, comp_vector=comp_vector), peer=False)
     summary = finish(receiver)
     assert summary == {"good": 50, "bad": 0, "heaps": 50, "malformed": 0, "incomplete": 0}
+
+
+def test_ibverbs_asyncio_sender(ibv_netns):
+    receiver = start_receiver(ibv_netns, sys.executable, udp_args(ibv_netns), peer=True)
+    send(ibv_netns, sys.executable, ibv_args(ibv_netns, heaps=20, size=20000, asyncio=True), peer=False)
+    assert finish(receiver) == {"good": 20, "bad": 0, "heaps": 20, "malformed": 0, "incomplete": 0}
+
+
+def test_ibverbs_sender_heaps_larger_than_its_buffer(ibv_netns):
+    # A send buffer of a few frames: each 200 kB heap goes out in many rounds of it.
+    receiver = start_receiver(ibv_netns, sys.executable, udp_args(ibv_netns), peer=True)
+    send(ibv_netns, sys.executable, ibv_args(ibv_netns, heaps=10, size=200000, rate=20e6, buffer_size=8192),
+         peer=False)
+    assert finish(receiver) == {"good": 10, "bad": 0, "heaps": 10, "malformed": 0, "incomplete": 0}
 
 
 def test_ibverbs_sender_to_reference_reader(ibv_netns, reference_python):
