@@ -9,6 +9,7 @@ checked byte for byte by the receiving side.
 from __future__ import annotations
 
 import json
+import pathlib
 import signal
 import subprocess
 import sys
@@ -77,7 +78,12 @@ stream.send_heap(ig.get_end())
 # The reference spead2 sometimes spins forever destroying a stream left for interpreter
 # teardown (seen as a peer here): end it while everything is alive.
 del stream
-print(json.dumps({"elapsed": elapsed}))
+report = {"elapsed": elapsed}
+if args.get("double_stats"):
+    sys.path.insert(0, args["double_stats"])
+    import netns_support
+    report["rate_limit_kbps"] = netns_support.double_stats()["last_rate_limit_kbps"]
+print(json.dumps(report))
 """
 
 # A receiver: takes heaps until the stop heap (or a timeout), checks every payload,
@@ -231,14 +237,19 @@ def test_stop_while_receiving(ibv_netns):
     assert summary["good"] >= 10 and summary["bad"] == 0
 
 
-def test_hardware_rate_limit(ibv_netns):
-    # RateMethod.HW: the double paces the QP at the requested rate (the stream does not):
-    # 40 heaps of 20 kB at 2 MB/s take about 0.4 s whichever paces them.
+@pytest.mark.parametrize("method", ["HW", "SW", "AUTO"])
+def test_rate_methods(ibv_netns, method):
+    # HW: the queue pair is given the rate (plus the headers of each 1472-byte packet)
+    # and the double paces it; SW and AUTO: the stream paces and the QP has no limit.
+    # Either way 40 heaps of 20 kB at 2 MB/s take about 0.4 s.
     receiver = start_receiver(ibv_netns, sys.executable, udp_args(ibv_netns), peer=True)
-    timing = send(ibv_netns, sys.executable,
-                  ibv_args(ibv_netns, heaps=40, size=20000, rate=2e6, method="HW"), peer=False)
+    report = send(ibv_netns, sys.executable,
+                  ibv_args(ibv_netns, heaps=40, size=20000, rate=2e6, method=method,
+                           double_stats=str(pathlib.Path(__file__).resolve().parent)), peer=False)
     assert finish(receiver)["good"] == 40
-    assert timing["elapsed"] >= 0.3
+    assert report["elapsed"] >= 0.3
+    expected = round(2e6 * 8 * (1472 + 42) / 1472 / 1000) if method == "HW" else 0
+    assert report["rate_limit_kbps"] == expected
 
 
 def test_ibv_context_exists_where_ibverbs_works(ibv_netns):
