@@ -1,6 +1,7 @@
 #include <algorithm>
 #include <cstring>
 #include <stdexcept>
+#include <string>
 #include <arpa/inet.h>
 #include <spead2/common_logging.h>
 #include <spead2/send_udp_ibv.h>
@@ -86,6 +87,12 @@ udp_ibv_writer::udp_ibv_writer(thread_pool &pool, const stream_config &stream_co
     }
     interface = ibv_interface::open(config.get_interface_address());
     const ibv_api &api = ibv_api::get();
+    // A frame the link cannot carry fails on the NIC, and that stops the queue pair.
+    if (interface.mtu > 0
+        && stream_config.get_max_packet_size() + ipv4_min_header_size + udp_header_size > interface.mtu)
+        throw std::invalid_argument("max_packet_size (" + std::to_string(stream_config.get_max_packet_size())
+                                    + ") does not fit in the MTU of " + interface.name + " ("
+                                    + std::to_string(interface.mtu) + ") with the IPv4 and UDP headers");
 
     for (const socket_address &endpoint : endpoints)
     {
@@ -172,7 +179,11 @@ void udp_ibv_writer::reap()
             const ibv_wc &wc = completions[i];
             if (wc.status != IBV_WC_SUCCESS)
             {
-                log_warning("ibverbs writer: send completion error: {}", int(wc.status));
+                if (wc.status != IBV_WC_WR_FLUSH_ERR)
+                {
+                    log_warning("ibverbs writer: send completion error: {}", int(wc.status));
+                    qp_failed = true;
+                }
                 packets[wc.wr_id].result = std::make_error_code(std::errc::io_error);
             }
         }
@@ -259,6 +270,8 @@ void udp_ibv_writer::proceed()
             wait_for_completions();
             return;
         }
+        if (qp_failed)
+            restart_qp();
         finished = std::move(done);
         done = nullptr;
         packets = nullptr;
@@ -266,12 +279,25 @@ void udp_ibv_writer::proceed()
     finished();
 }
 
+void udp_ibv_writer::restart_qp()
+{
+    /* An error completion leaves the queue pair in the error state, where every later
+     * send would fail too: with nothing outstanding, take it back through RESET. */
+    ibv_qp_attr attr{};
+    attr.qp_state = IBV_QPS_RESET;
+    if (ibv_api::get().modify_qp(qp.get(), &attr, IBV_QP_STATE) == 0)
+        ibv_qp_ready(qp.get(), interface.port, true);
+    free_slots = n_slots;
+    next_slot = 0;
+    qp_failed = false;
+}
+
 void udp_ibv_writer::wait_for_completions()
 {
     if (!watch)
     {
         // Busy polling: come back on a worker after the other work queued there.
-        pool.post([this] { proceed(); });
+        pool.post([this] { poll_then_proceed(); });
         return;
     }
     watch->async_wait(fd_event::readable, [this] {
@@ -287,6 +313,20 @@ void udp_ibv_writer::wait_for_completions()
         }
         proceed();
     });
+}
+
+void udp_ibv_writer::poll_then_proceed()
+{
+    // Up to max_poll looks at the queue before going round the pool again.
+    for (int i = 1; i < max_poll; i++)
+    {
+        std::lock_guard<std::mutex> lock(mutex);
+        const std::size_t before = outstanding;
+        reap();
+        if (outstanding != before || outstanding == 0)
+            break;
+    }
+    proceed();
 }
 
 void udp_ibv_writer::write_packets(transmit_packet *packets, std::size_t n, std::function<void()> done)

@@ -99,6 +99,7 @@ private:
     std::size_t free_slots = 0, next_slot = 0;
     std::function<void()> done;
     bool cancelled = false;
+    bool qp_failed = false;   ///< an error completion stopped the queue pair
     std::vector<ibv_wc> completions;
 
     const registered_region *region_of(const std::uint8_t *data, std::size_t size) const;
@@ -107,6 +108,9 @@ private:
     /// Take completions (with the lock held); a failed one sets its packet's result.
     void reap();
     void wait_for_completions();
+    void poll_then_proceed();
+    /// After an error completion, with nothing outstanding (lock held).
+    void restart_qp();
 
 public:
     udp_ibv_writer(thread_pool &pool, const stream_config &stream_config, const udp_ibv_config &config);
