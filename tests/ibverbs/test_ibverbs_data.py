@@ -301,3 +301,54 @@ except ValueError as e:
     result = ibv_netns.run(sys.executable, "-c", code)
     assert result.returncode == 0, result.stderr
     assert "does not fit in the MTU" in result.stdout and "1500" in result.stdout
+
+
+RECOVERING_SENDER = """
+import sys
+import numpy as np
+import spead2, spead2.send
+stream = spead2.send.UdpIbvStream(spead2.ThreadPool(), spead2.send.StreamConfig(max_packet_size=1400),
+    spead2.send.UdpIbvConfig(endpoints=[(sys.argv[1], int(sys.argv[2]))], interface_address=sys.argv[3]))
+ig = spead2.send.ItemGroup(flavour=spead2.Flavour())
+ig.add_item(0x1000, "index", "", shape=(), format=[("u", 32)])
+ig.add_item(0x1001, "data", "", shape=(5000,), dtype=np.uint8)
+for i in range(2):
+    print("ready", flush=True)
+    sys.stdin.readline()  # the test changes the link's MTU in between
+    ig["index"].value = i
+    ig["data"].value = ((np.arange(5000) + i * 7) % 251).astype(np.uint8)
+    try:
+        stream.send_heap(ig.get_heap(descriptors="all", data="all"))
+        print("sent", flush=True)
+    except OSError as e:
+        print("failed", e.errno, flush=True)
+stream.send_heap(ig.get_end())
+"""
+
+
+def test_sender_recovers_after_a_send_error(ibv_netns):
+    # Frames that the link refuses (its MTU lowered under the stream) fail their heap;
+    # the queue pair is restarted, and the next heap goes out once the link is back.
+    receiver = start_receiver(ibv_netns, sys.executable, udp_args(ibv_netns, timeout=10), peer=True)
+    sender = ibv_netns.popen(sys.executable, "-c", textwrap.dedent(RECOVERING_SENDER), GROUP, str(PORT),
+                             ibv_netns.addr, stdin=subprocess.PIPE)
+    link = ["ip", "-n", ibv_netns.ns, "link", "set", "dev", ibv_netns.ifname, "mtu"]
+    try:
+        assert sender.stdout.readline() == "ready\n"
+        subprocess.run([*link, "1000"], check=True)
+        sender.stdin.write("go\n")
+        sender.stdin.flush()
+        assert sender.stdout.readline().startswith("failed")
+        assert sender.stdout.readline() == "ready\n"
+        subprocess.run([*link, "1500"], check=True)
+        sender.stdin.write("go\n")
+        sender.stdin.flush()
+        assert sender.stdout.readline() == "sent\n"
+        sender.stdin.close()
+        assert sender.wait(timeout=30) == 0, sender.stderr.read()
+    finally:
+        subprocess.run([*link, "1500"], check=False)
+        if sender.poll() is None:
+            sender.kill()
+    summary = finish(receiver)
+    assert summary["good"] == 1 and summary["bad"] == 0
