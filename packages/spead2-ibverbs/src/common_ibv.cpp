@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -191,6 +192,43 @@ ibv_interface ibv_interface::open(const std::string &interface_address)
 }
 
 /* ---- queue pairs and steering --------------------------------------------------- */
+
+ibv_queue::ibv_queue(const ibv_interface &interface, std::size_t buffer_size, std::size_t slot_size,
+                     int comp_vector, bool send, std::uint32_t wanted_send_sge)
+{
+    const ibv_api &api = ibv_api::get();
+    ibv_context *context = interface.context.get();
+    ibv_device_attr device{};
+    if (int error = api.query_device(context, &device))
+        throw_ibv_error("ibv_query_device", error);
+    n_slots = std::max<std::size_t>(1, buffer_size / slot_size);
+    n_slots = std::min<std::size_t>({n_slots, std::size_t(device.max_qp_wr), std::size_t(device.max_cqe)});
+    max_send_sge = std::min<std::uint32_t>(wanted_send_sge, std::uint32_t(std::max(1, device.max_sge)));
+    buffer.resize(n_slots * slot_size);
+
+    pd.reset(api.alloc_pd(context));
+    if (!pd)
+        throw_ibv_error("ibv_alloc_pd", errno);
+    mr.reset(api.reg_mr(pd.get(), buffer.data(), buffer.size(), IBV_ACCESS_LOCAL_WRITE));
+    if (!mr)
+        throw_ibv_error("ibv_reg_mr", errno);
+    if (comp_vector >= 0)
+        channel = make_comp_channel(context);
+    // Taken modulo the vectors there are, so that users can number readers 0, 1, 2...
+    const int vectors = std::max(1, context->num_comp_vectors);
+    cq.reset(api.create_cq(context, int(n_slots), nullptr, channel.get(), comp_vector >= 0 ? comp_vector % vectors : 0));
+    if (!cq)
+        throw_ibv_error("ibv_create_cq", errno);
+    const std::uint32_t slots = std::uint32_t(n_slots);
+    qp = make_raw_qp(pd.get(), cq.get(), cq.get(), send ? slots : 1, send ? 1 : slots, max_send_sge);
+    ibv_qp_ready(qp.get(), interface.port, send);
+}
+
+ibv_queue::~ibv_queue()
+{
+    // The queue pair goes before the buffer it may still be delivering into.
+    qp.reset();
+}
 
 ibv_comp_channel_ptr make_comp_channel(ibv_context *context)
 {

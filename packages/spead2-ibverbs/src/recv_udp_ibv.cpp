@@ -12,43 +12,11 @@ namespace spead2::recv
 
 /* ---- configuration -------------------------------------------------------------- */
 
-udp_ibv_config &udp_ibv_config::set_endpoints(std::vector<std::pair<std::string, std::uint16_t>> endpoints)
-{
-    this->endpoints = std::move(endpoints);
-    return *this;
-}
-
-udp_ibv_config &udp_ibv_config::set_interface_address(std::string address)
-{
-    interface_address = std::move(address);
-    return *this;
-}
-
-udp_ibv_config &udp_ibv_config::set_buffer_size(std::size_t size)
-{
-    buffer_size = size == 0 ? default_buffer_size : size;
-    return *this;
-}
-
 udp_ibv_config &udp_ibv_config::set_max_size(std::size_t size)
 {
     if (size == 0)
         throw std::invalid_argument("max_size must be positive");
     max_size = size;
-    return *this;
-}
-
-udp_ibv_config &udp_ibv_config::set_comp_vector(int comp_vector)
-{
-    this->comp_vector = comp_vector;
-    return *this;
-}
-
-udp_ibv_config &udp_ibv_config::set_max_poll(int max_poll)
-{
-    if (max_poll < 1)
-        throw std::invalid_argument("max_poll must be at least 1");
-    this->max_poll = max_poll;
     return *this;
 }
 
@@ -95,30 +63,7 @@ udp_ibv_reader::udp_ibv_reader(stream &owner, const udp_ibv_config &config)
     slot_size = round_up(std::max<std::size_t>(config.get_max_size() + frame_headroom,
                                                interface.mtu + ethernet_header_size + 4),
                          64);
-    const ibv_api &api = ibv_api::get();
-
-    ibv_device_attr device{};
-    if (int error = api.query_device(interface.context.get(), &device))
-        throw_ibv_error("ibv_query_device", error);
-    n_slots = std::max<std::size_t>(1, config.get_buffer_size() / slot_size);
-    n_slots = std::min<std::size_t>({n_slots, std::size_t(device.max_qp_wr), std::size_t(device.max_cqe)});
-    buffer.resize(n_slots * slot_size);
-
-    pd.reset(api.alloc_pd(interface.context.get()));
-    if (!pd)
-        throw_ibv_error("ibv_alloc_pd", errno);
-    mr.reset(api.reg_mr(pd.get(), buffer.data(), buffer.size(), IBV_ACCESS_LOCAL_WRITE));
-    if (!mr)
-        throw_ibv_error("ibv_reg_mr", errno);
-    if (comp_vector >= 0)
-        channel = make_comp_channel(interface.context.get());
-    const int vectors = std::max(1, interface.context->num_comp_vectors);
-    cq.reset(api.create_cq(interface.context.get(), int(n_slots), nullptr, channel.get(),
-                           comp_vector >= 0 ? comp_vector % vectors : 0));
-    if (!cq)
-        throw_ibv_error("ibv_create_cq", errno);
-    qp = make_raw_qp(pd.get(), cq.get(), cq.get(), 1, std::uint32_t(n_slots), 1);
-    ibv_qp_ready(qp.get(), interface.port, false);
+    queue = std::make_unique<ibv_queue>(interface, config.get_buffer_size(), slot_size, comp_vector, false);
 
     for (const socket_address &address : addresses)
     {
@@ -139,13 +84,13 @@ udp_ibv_reader::udp_ibv_reader(stream &owner, const udp_ibv_config &config)
         else if (address.is_unspecified())
             ip = interface.address;
         endpoints.push_back({ip, address.port()});
-        flows.push_back(ibv_steer_udp(qp.get(), interface.port, mac, ip, address.port()));
+        flows.push_back(ibv_steer_udp(queue->qp.get(), interface.port, mac, ip, address.port()));
     }
 
-    if (channel)
-        watch = std::make_unique<fd_watch>(get_thread_pool(), channel->fd);
-    recv_wrs.resize(n_slots);
-    recv_sges.resize(n_slots);
+    if (queue->channel)
+        watch = std::make_unique<fd_watch>(get_thread_pool(), queue->channel->fd);
+    recv_wrs.resize(queue->n_slots);
+    recv_sges.resize(queue->n_slots);
     completions.resize(poll_batch);
 }
 
@@ -153,11 +98,9 @@ udp_ibv_reader::~udp_ibv_reader()
 {
     if (watch)
         watch->release();
-    if (cq && unacked_events)
-        ibv_api::get().ack_cq_events(cq.get(), unacked_events);
-    // Flows and the QP go before the buffers they deliver into.
-    flows.clear();
-    qp.reset();
+    if (unacked_events)
+        ibv_api::get().ack_cq_events(queue->cq.get(), unacked_events);
+    flows.clear();   // before the queue pair they steer to
 }
 
 void udp_ibv_reader::post_receives(const ibv_wc *done, int n)
@@ -166,8 +109,8 @@ void udp_ibv_reader::post_receives(const ibv_wc *done, int n)
     for (int i = 0; i < n; i++)
     {
         const std::size_t slot = done ? std::size_t(done[i].wr_id) : std::size_t(i);
-        recv_sges[i] = {reinterpret_cast<std::uint64_t>(buffer.data() + slot * slot_size), std::uint32_t(slot_size),
-                        mr->lkey};
+        recv_sges[i] = {reinterpret_cast<std::uint64_t>(queue->slot(slot, slot_size)), std::uint32_t(slot_size),
+                        queue->mr->lkey};
         recv_wrs[i] = {};
         recv_wrs[i].wr_id = slot;
         recv_wrs[i].sg_list = &recv_sges[i];
@@ -177,7 +120,7 @@ void udp_ibv_reader::post_receives(const ibv_wc *done, int n)
     if (n == 0)
         return;
     ibv_recv_wr *bad = nullptr;
-    if (int error = ibv_post_recv(qp.get(), recv_wrs.data(), &bad))
+    if (int error = ibv_post_recv(queue->qp.get(), recv_wrs.data(), &bad))
         log_warning("ibverbs reader: ibv_post_recv failed: {}", std::error_code(error, std::system_category()).message());
 }
 
@@ -199,7 +142,7 @@ void udp_ibv_reader::process(const ibv_wc &wc, stream::add_packet_state &state)
         }
         return;
     }
-    const std::uint8_t *frame = buffer.data() + std::size_t(wc.wr_id) * slot_size;
+    const std::uint8_t *frame = queue->slot(std::size_t(wc.wr_id), slot_size);
     udp_ipv4_datagram datagram;
     const raw_packet_status status = parse_ethernet_udp_ipv4(frame, wc.byte_len, datagram);
     if (status != raw_packet_status::ok)
@@ -223,7 +166,7 @@ int udp_ibv_reader::poll(stream::add_packet_state &state)
     int total = 0;
     while (true)
     {
-        const int n = ibv_poll_cq(cq.get(), poll_batch, completions.data());
+        const int n = ibv_poll_cq(queue->cq.get(), poll_batch, completions.data());
         if (n <= 0)
         {
             if (n < 0)
@@ -251,13 +194,13 @@ void udp_ibv_reader::restart_qp()
     log_warning("ibverbs reader: receive error; restarting the queue pair");
     ibv_qp_attr attr{};
     attr.qp_state = IBV_QPS_RESET;
-    while (ibv_poll_cq(cq.get(), poll_batch, completions.data()) > 0)
+    while (ibv_poll_cq(queue->cq.get(), poll_batch, completions.data()) > 0)
     {
     }
-    if (ibv_api::get().modify_qp(qp.get(), &attr, IBV_QP_STATE) == 0)
+    if (ibv_api::get().modify_qp(queue->qp.get(), &attr, IBV_QP_STATE) == 0)
     {
-        ibv_qp_ready(qp.get(), interface.port, false);
-        post_receives(nullptr, int(n_slots));
+        ibv_qp_ready(queue->qp.get(), interface.port, false);
+        post_receives(nullptr, int(queue->n_slots));
     }
     qp_failed = false;
 }
@@ -267,12 +210,12 @@ void udp_ibv_reader::run_events()
     const ibv_api &api = ibv_api::get();
     ibv_cq *event_cq;
     void *event_context;
-    while (api.get_cq_event(channel.get(), &event_cq, &event_context) == 0)
+    while (api.get_cq_event(queue->channel.get(), &event_cq, &event_context) == 0)
         unacked_events++;
     if (unacked_events >= 64)
     {
         // Acknowledging takes a lock in the library: do it in batches.
-        api.ack_cq_events(cq.get(), unacked_events);
+        api.ack_cq_events(queue->cq.get(), unacked_events);
         unacked_events = 0;
     }
     bool stopped;
@@ -280,7 +223,7 @@ void udp_ibv_reader::run_events()
         stream::add_packet_state state(get_stream());
         /* Arm before polling: a completion arriving after the poll then still raises
          * an event, and none is lost between the two. */
-        ibv_req_notify_cq(cq.get(), 0);
+        ibv_req_notify_cq(queue->cq.get(), 0);
         poll(state);
         stopped = state.is_stopped();
     }
@@ -304,10 +247,10 @@ void udp_ibv_reader::run_busy()
 
 void udp_ibv_reader::start()
 {
-    post_receives(nullptr, int(n_slots));
+    post_receives(nullptr, int(queue->n_slots));
     if (watch)
     {
-        ibv_req_notify_cq(cq.get(), 0);
+        ibv_req_notify_cq(queue->cq.get(), 0);
         watch->async_wait(fd_event::readable, [this] { run_events(); });
     }
     else

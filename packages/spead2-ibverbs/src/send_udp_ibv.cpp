@@ -11,32 +11,6 @@ namespace spead2::send
 
 /* ---- configuration -------------------------------------------------------------- */
 
-udp_ibv_config &udp_ibv_config::set_endpoints(std::vector<std::pair<std::string, std::uint16_t>> endpoints)
-{
-    this->endpoints = std::move(endpoints);
-    return *this;
-}
-
-udp_ibv_config &udp_ibv_config::set_interface_address(std::string address)
-{
-    interface_address = std::move(address);
-    return *this;
-}
-
-udp_ibv_config &udp_ibv_config::set_buffer_size(std::size_t size)
-{
-    buffer_size = size == 0 ? default_buffer_size : size;
-    return *this;
-}
-
-udp_ibv_config &udp_ibv_config::set_max_poll(int max_poll)
-{
-    if (max_poll < 1)
-        throw std::invalid_argument("max_poll must be at least 1");
-    this->max_poll = max_poll;
-    return *this;
-}
-
 udp_ibv_config &udp_ibv_config::set_memory_regions(std::vector<memory_region> regions)
 {
     std::vector<memory_region> sorted = regions;
@@ -107,26 +81,14 @@ udp_ibv_writer::udp_ibv_writer(thread_pool &pool, const stream_config &stream_co
         headers.push_back(fields);
     }
 
-    ibv_device_attr device{};
-    if (int error = api.query_device(interface.context.get(), &device))
-        throw_ibv_error("ibv_query_device", error);
-    n_slots = std::max<std::size_t>(1, config.get_buffer_size() / slot_size);
-    n_slots = std::min<std::size_t>({n_slots, std::size_t(device.max_qp_wr), std::size_t(device.max_cqe)});
-    max_sge = std::min<std::uint32_t>(wanted_sge, std::uint32_t(std::max(1, device.max_sge)));
-    free_slots = n_slots;
-    buffer.resize(n_slots * slot_size);
-
-    pd.reset(api.alloc_pd(interface.context.get()));
-    if (!pd)
-        throw_ibv_error("ibv_alloc_pd", errno);
-    mr.reset(api.reg_mr(pd.get(), buffer.data(), buffer.size(), IBV_ACCESS_LOCAL_WRITE));
-    if (!mr)
-        throw_ibv_error("ibv_reg_mr", errno);
+    queue = std::make_unique<ibv_queue>(interface, config.get_buffer_size(), slot_size, comp_vector, true,
+                                        wanted_sge);
+    free_slots = queue->n_slots;
     for (const auto &[start, size] : config.get_memory_regions())
     {
         auto *bytes = static_cast<const std::uint8_t *>(start);
         // The NIC only reads these, but ibv_reg_mr takes a non-const address.
-        ibv_mr_ptr region(api.reg_mr(pd.get(), const_cast<std::uint8_t *>(bytes), size, 0));
+        ibv_mr_ptr region(api.reg_mr(queue->pd.get(), const_cast<std::uint8_t *>(bytes), size, 0));
         if (!region)
             throw_ibv_error("ibv_reg_mr (memory region)", errno);
         regions.push_back({bytes, size, std::move(region)});
@@ -134,17 +96,8 @@ udp_ibv_writer::udp_ibv_writer(thread_pool &pool, const stream_config &stream_co
     std::sort(regions.begin(), regions.end(),
               [](const registered_region &a, const registered_region &b) { return a.start < b.start; });
 
-    if (comp_vector >= 0)
-        channel = make_comp_channel(interface.context.get());
-    const int vectors = std::max(1, interface.context->num_comp_vectors);
-    cq.reset(api.create_cq(interface.context.get(), int(n_slots), nullptr, channel.get(),
-                           comp_vector >= 0 ? comp_vector % vectors : 0));
-    if (!cq)
-        throw_ibv_error("ibv_create_cq", errno);
-    qp = make_raw_qp(pd.get(), cq.get(), cq.get(), std::uint32_t(n_slots), 1, max_sge);
-    ibv_qp_ready(qp.get(), interface.port, true);
-    if (channel)
-        watch = std::make_unique<fd_watch>(pool, channel->fd);
+    if (queue->channel)
+        watch = std::make_unique<fd_watch>(pool, queue->channel->fd);
     completions.resize(poll_batch);
 }
 
@@ -152,9 +105,9 @@ udp_ibv_writer::~udp_ibv_writer()
 {
     if (watch)
         watch->release();
-    if (cq && unacked_events)
-        ibv_api::get().ack_cq_events(cq.get(), unacked_events);
-    qp.reset();
+    if (unacked_events)
+        ibv_api::get().ack_cq_events(queue->cq.get(), unacked_events);
+    regions.clear();   // user memory is deregistered before the queue (and its domain) goes
 }
 
 const udp_ibv_writer::registered_region *udp_ibv_writer::region_of(const std::uint8_t *data, std::size_t size) const
@@ -171,7 +124,7 @@ void udp_ibv_writer::reap()
 {
     while (outstanding > 0)
     {
-        const int n = ibv_poll_cq(cq.get(), poll_batch, completions.data());
+        const int n = ibv_poll_cq(queue->cq.get(), poll_batch, completions.data());
         if (n <= 0)
             break;
         for (int i = 0; i < n; i++)
@@ -203,19 +156,19 @@ void udp_ibv_writer::proceed()
         while (next_packet < n_packets && free_slots > 0 && !cancelled)
         {
             transmit_packet &packet = packets[next_packet];
-            std::uint8_t *slot = buffer.data() + next_slot * slot_size;
+            std::uint8_t *slot = queue->slot(next_slot, slot_size);
             write_udp_ipv4_headers(slot, headers[packet.substream_index], packet.size);
             // Sent from a registered region where possible; otherwise copied after the headers.
             ibv_sge sges[wanted_sge];
             std::uint32_t n_sge = 1;
             std::size_t used = udp_ipv4_frame_overhead;
-            sges[0] = {reinterpret_cast<std::uint64_t>(slot), std::uint32_t(used), mr->lkey};
+            sges[0] = {reinterpret_cast<std::uint64_t>(slot), std::uint32_t(used), queue->mr->lkey};
             bool copying = true;   // the last sge is the slot's and may grow
             for (std::size_t i = 0; i < packet.n_pieces; i++)
             {
                 const buffer_piece &piece = packet.pieces[i];
                 const registered_region *region = region_of(piece.ptr, piece.length);
-                if (region && n_sge + 1 < max_sge)
+                if (region && n_sge + 1 < queue->max_send_sge)
                 {
                     sges[n_sge++] = {reinterpret_cast<std::uint64_t>(piece.ptr), std::uint32_t(piece.length),
                                      region->mr->lkey};
@@ -225,7 +178,7 @@ void udp_ibv_writer::proceed()
                 std::memcpy(slot + used, piece.ptr, piece.length);
                 if (!copying)
                 {
-                    sges[n_sge++] = {reinterpret_cast<std::uint64_t>(slot + used), 0, mr->lkey};
+                    sges[n_sge++] = {reinterpret_cast<std::uint64_t>(slot + used), 0, queue->mr->lkey};
                     copying = true;
                 }
                 sges[n_sge - 1].length += std::uint32_t(piece.length);
@@ -238,13 +191,13 @@ void udp_ibv_writer::proceed()
             wr.opcode = IBV_WR_SEND;
             wr.send_flags = IBV_SEND_SIGNALED;
             ibv_send_wr *bad = nullptr;
-            if (int error = ibv_post_send(qp.get(), &wr, &bad))
+            if (int error = ibv_post_send(queue->qp.get(), &wr, &bad))
             {
                 packet.result = std::error_code(error, std::system_category());
                 next_packet++;
                 continue;
             }
-            next_slot = (next_slot + 1) % n_slots;
+            next_slot = (next_slot + 1) % queue->n_slots;
             free_slots--;
             outstanding++;
             next_packet++;
@@ -258,7 +211,7 @@ void udp_ibv_writer::proceed()
             {
                 /* Arm, then look again: a completion that arrived before arming raises
                  * no event, and waiting for one would wait forever. */
-                ibv_req_notify_cq(cq.get(), 0);
+                ibv_req_notify_cq(queue->cq.get(), 0);
                 const std::size_t before = outstanding;
                 reap();
                 if (outstanding != before)
@@ -285,9 +238,9 @@ void udp_ibv_writer::restart_qp()
      * send would fail too: with nothing outstanding, take it back through RESET. */
     ibv_qp_attr attr{};
     attr.qp_state = IBV_QPS_RESET;
-    if (ibv_api::get().modify_qp(qp.get(), &attr, IBV_QP_STATE) == 0)
-        ibv_qp_ready(qp.get(), interface.port, true);
-    free_slots = n_slots;
+    if (ibv_api::get().modify_qp(queue->qp.get(), &attr, IBV_QP_STATE) == 0)
+        ibv_qp_ready(queue->qp.get(), interface.port, true);
+    free_slots = queue->n_slots;
     next_slot = 0;
     qp_failed = false;
 }
@@ -304,11 +257,11 @@ void udp_ibv_writer::wait_for_completions()
         const ibv_api &api = ibv_api::get();
         ibv_cq *event_cq;
         void *event_context;
-        while (api.get_cq_event(channel.get(), &event_cq, &event_context) == 0)
+        while (api.get_cq_event(queue->channel.get(), &event_cq, &event_context) == 0)
             unacked_events++;
         if (unacked_events >= 64)
         {
-            api.ack_cq_events(cq.get(), unacked_events);
+            api.ack_cq_events(queue->cq.get(), unacked_events);
             unacked_events = 0;
         }
         proceed();
@@ -393,7 +346,7 @@ bool udp_ibv_writer::take_over_pacing(double rate, std::size_t max_packet_size)
     ibv_qp_rate_limit_attr limit{};
     limit.rate_limit = std::uint32_t(kbps + 0.5);
     limit.typical_pkt_sz = std::uint16_t(std::min<std::size_t>(max_packet_size + udp_ipv4_frame_overhead, 65535));
-    if (int error = ibv_modify_qp_rate_limit(qp.get(), &limit))
+    if (int error = ibv_modify_qp_rate_limit(queue->qp.get(), &limit))
     {
         log_info("ibverbs writer: the NIC refused a rate limit of {} kb/s ({}); the rate is kept in software",
                  limit.rate_limit, std::error_code(error, std::system_category()).message());

@@ -13,7 +13,9 @@
 
 #include <cstdint>
 #include <memory>
+#include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 #include <infiniband/verbs.h>
 #include <spead2/common_raw_packet.h>
@@ -91,6 +93,84 @@ struct ibv_interface
      * not found"), that no interface has, or that no RDMA device serves, and when the
      * library cannot be loaded. */
     static ibv_interface open(const std::string &interface_address);
+};
+
+/* The settings a reader and a writer share (spec §2.13, §4.9); @a Derived provides
+ * default_buffer_size and default_max_poll.  Setters return the derived config. */
+template<typename Derived>
+class udp_ibv_config_base
+{
+private:
+    std::vector<std::pair<std::string, std::uint16_t>> endpoints;
+    std::string interface_address;
+    std::size_t buffer_size = Derived::default_buffer_size;
+    int comp_vector = 0;
+    int max_poll = Derived::default_max_poll;
+
+    Derived &self() { return static_cast<Derived &>(*this); }
+
+public:
+    Derived &set_endpoints(std::vector<std::pair<std::string, std::uint16_t>> endpoints)
+    {
+        this->endpoints = std::move(endpoints);
+        return self();
+    }
+    const std::vector<std::pair<std::string, std::uint16_t>> &get_endpoints() const { return endpoints; }
+    Derived &set_interface_address(std::string address)
+    {
+        interface_address = std::move(address);
+        return self();
+    }
+    const std::string &get_interface_address() const { return interface_address; }
+    /// 0 restores the default.
+    Derived &set_buffer_size(std::size_t size)
+    {
+        buffer_size = size == 0 ? Derived::default_buffer_size : size;
+        return self();
+    }
+    std::size_t get_buffer_size() const { return buffer_size; }
+    /// Negative: busy-poll instead of waiting for completion events.
+    Derived &set_comp_vector(int comp_vector)
+    {
+        this->comp_vector = comp_vector;
+        return self();
+    }
+    int get_comp_vector() const { return comp_vector; }
+    /// Throws std::invalid_argument("max_poll must be at least 1") below 1.
+    Derived &set_max_poll(int max_poll)
+    {
+        if (max_poll < 1)
+            throw std::invalid_argument("max_poll must be at least 1");
+        this->max_poll = max_poll;
+        return self();
+    }
+    int get_max_poll() const { return max_poll; }
+};
+
+/* The verbs objects of one raw-packet transport: a protection domain, one registered
+ * buffer of slots, a completion queue (with a completion channel unless busy
+ * polling) and a queue pair in the ready state (RTR to receive, RTS to send). */
+struct ibv_queue
+{
+    std::size_t n_slots = 0;
+    std::uint32_t max_send_sge = 1;
+    std::vector<std::uint8_t> buffer;   ///< n_slots * slot_size bytes, registered
+    ibv_pd_ptr pd;
+    ibv_mr_ptr mr;
+    ibv_comp_channel_ptr channel;
+    ibv_cq_ptr cq;
+    ibv_qp_ptr qp;
+
+    /* Slots of @a slot_size bytes in @a buffer_size bytes (at least one, at most what
+     * the device allows in a queue); @a send: a sending queue with up to
+     * @a wanted_send_sge gather entries, else a receiving one. */
+    ibv_queue(const ibv_interface &interface, std::size_t buffer_size, std::size_t slot_size, int comp_vector,
+              bool send, std::uint32_t wanted_send_sge = 1);
+    ~ibv_queue();
+    ibv_queue(const ibv_queue &) = delete;
+    ibv_queue &operator=(const ibv_queue &) = delete;
+
+    std::uint8_t *slot(std::size_t index, std::size_t slot_size) { return buffer.data() + index * slot_size; }
 };
 
 /// A completion channel that reports readiness on a non-blocking fd.

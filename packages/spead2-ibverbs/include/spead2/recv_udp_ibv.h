@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -18,7 +19,7 @@
 namespace spead2::recv
 {
 
-class SPEAD2_API udp_ibv_config
+class SPEAD2_API udp_ibv_config : public udp_ibv_config_base<udp_ibv_config>
 {
 public:
     static constexpr std::size_t default_buffer_size = 16 * 1024 * 1024;
@@ -26,30 +27,12 @@ public:
     static constexpr int default_max_poll = 10;
 
 private:
-    std::vector<std::pair<std::string, std::uint16_t>> endpoints;
-    std::string interface_address;
-    std::size_t buffer_size = default_buffer_size;
     std::size_t max_size = default_max_size;
-    int comp_vector = 0;
-    int max_poll = default_max_poll;
 
 public:
-    udp_ibv_config &set_endpoints(std::vector<std::pair<std::string, std::uint16_t>> endpoints);
-    const std::vector<std::pair<std::string, std::uint16_t>> &get_endpoints() const { return endpoints; }
-    udp_ibv_config &set_interface_address(std::string address);
-    const std::string &get_interface_address() const { return interface_address; }
-    /// 0 restores the default.
-    udp_ibv_config &set_buffer_size(std::size_t size);
-    std::size_t get_buffer_size() const { return buffer_size; }
     /// Throws std::invalid_argument("max_size must be positive") for 0.
     udp_ibv_config &set_max_size(std::size_t size);
     std::size_t get_max_size() const { return max_size; }
-    /// Negative: busy-poll instead of waiting for completion events.
-    udp_ibv_config &set_comp_vector(int comp_vector);
-    int get_comp_vector() const { return comp_vector; }
-    /// Throws std::invalid_argument("max_poll must be at least 1") below 1.
-    udp_ibv_config &set_max_poll(int max_poll);
-    int get_max_poll() const { return max_poll; }
 };
 
 /* Lossy.  Frames that do not carry a UDP/IPv4 datagram for one of the endpoints and
@@ -70,17 +53,11 @@ private:
     const int comp_vector;
     const int max_poll;
     std::size_t slot_size = 0;
-    std::size_t n_slots = 0;
     bool qp_failed = false;   ///< an error completion stopped the queue pair
     std::size_t malformed_index;
     ibv_interface interface;
     std::vector<file_descriptor> group_members;   ///< sockets that joined the multicast groups
-    std::vector<std::uint8_t> buffer;
-    ibv_pd_ptr pd;
-    ibv_mr_ptr mr;
-    ibv_comp_channel_ptr channel;
-    ibv_cq_ptr cq;
-    ibv_qp_ptr qp;
+    std::unique_ptr<ibv_queue> queue;
     std::vector<ibv_flow_ptr> flows;
     std::unique_ptr<fd_watch> watch;   ///< on the completion channel (not when busy-polling)
     std::vector<ibv_recv_wr> recv_wrs;

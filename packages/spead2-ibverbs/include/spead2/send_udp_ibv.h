@@ -22,7 +22,7 @@
 namespace spead2::send
 {
 
-class SPEAD2_API udp_ibv_config
+class SPEAD2_API udp_ibv_config : public udp_ibv_config_base<udp_ibv_config>
 {
 public:
     static constexpr std::size_t default_buffer_size = 512 * 1024;
@@ -32,30 +32,12 @@ public:
     typedef std::pair<const void *, std::size_t> memory_region;
 
 private:
-    std::vector<std::pair<std::string, std::uint16_t>> endpoints;
-    std::string interface_address;
-    std::size_t buffer_size = default_buffer_size;
     std::uint8_t ttl = 1;
-    int comp_vector = 0;
-    int max_poll = default_max_poll;
     std::vector<memory_region> memory_regions;
 
 public:
-    udp_ibv_config &set_endpoints(std::vector<std::pair<std::string, std::uint16_t>> endpoints);
-    const std::vector<std::pair<std::string, std::uint16_t>> &get_endpoints() const { return endpoints; }
-    udp_ibv_config &set_interface_address(std::string address);
-    const std::string &get_interface_address() const { return interface_address; }
-    /// 0 restores the default.
-    udp_ibv_config &set_buffer_size(std::size_t size);
-    std::size_t get_buffer_size() const { return buffer_size; }
     udp_ibv_config &set_ttl(std::uint8_t ttl) { this->ttl = ttl; return *this; }
     std::uint8_t get_ttl() const { return ttl; }
-    /// Negative: busy-poll for completions instead of waiting for events.
-    udp_ibv_config &set_comp_vector(int comp_vector) { this->comp_vector = comp_vector; return *this; }
-    int get_comp_vector() const { return comp_vector; }
-    /// Throws std::invalid_argument("max_poll must be at least 1") below 1.
-    udp_ibv_config &set_max_poll(int max_poll);
-    int get_max_poll() const { return max_poll; }
     /* Throws std::invalid_argument("memory region must have non-zero size") or
      * ("memory regions overlap"). */
     udp_ibv_config &set_memory_regions(std::vector<memory_region> regions);
@@ -78,18 +60,11 @@ private:
     thread_pool &pool;
     const int comp_vector;
     const int max_poll;
-    const std::size_t slot_size;
-    std::size_t n_slots = 0;
-    std::uint32_t max_sge = 1;
+    const std::size_t slot_size;   ///< a frame: headers, then the data that is copied
     ibv_interface interface;
     std::vector<udp_ipv4_header_fields> headers;   ///< per substream
-    std::vector<std::uint8_t> buffer;              ///< n_slots frames: headers, then copied data
+    std::unique_ptr<ibv_queue> queue;
     std::vector<registered_region> regions;        ///< the user's, sorted by address
-    ibv_pd_ptr pd;
-    ibv_mr_ptr mr;
-    ibv_comp_channel_ptr channel;
-    ibv_cq_ptr cq;
-    ibv_qp_ptr qp;
     std::unique_ptr<fd_watch> watch;
     unsigned int unacked_events = 0;
 
