@@ -12,7 +12,7 @@ import socket
 
 import numpy as np
 import pytest
-from tools_support import TIMEOUT, free_port, tool, wait_bound
+from tools_support import TIMEOUT, free_port, requires_ibv, requires_no_ibv, tool, wait_bound
 
 import spead2
 import spead2.send
@@ -126,21 +126,48 @@ def test_agent_counts_heaps(agent):
         control.close()
 
 
+def assert_still_serving(port: int) -> None:
+    """A new control connection to the agent still runs a pass."""
+    control = Control(port)
+    try:
+        assert control.send(start_command(port)) == b"ready\n"
+        assert json.loads(control.send({"cmd": "stop"})) == {"received_heaps": 0}
+    finally:
+        control.close()
+
+
+def start_error(port: int, command: dict) -> str:
+    """Send a ``start`` the agent cannot run: its error, and the connection it then closes."""
+    control = Control(port)
+    try:
+        reply = json.loads(control.send(command))
+        assert set(reply) == {"error"}, reply
+        assert control.file.readline() == b""  # the agent closed the connection
+        return reply["error"]
+    finally:
+        control.close()
+
+
 def test_agent_survives_bad_commands(agent):
     control = Control(agent)
     try:
         assert control.send(b"this is not json\n") == b""  # connection dropped
     finally:
         control.close()
-    control = Control(agent)
-    try:
-        reply = control.send(start_command(agent, ibv=True))  # no ibverbs plugin here
-        assert "ibverbs" in json.loads(reply)["error"]
-    finally:
-        control.close()
-    control = Control(agent)
-    try:
-        assert control.send(start_command(agent)) == b"ready\n"  # still serving
-        assert json.loads(control.send({"cmd": "stop"})) == {"received_heaps": 0}
-    finally:
-        control.close()
+    assert_still_serving(agent)
+
+
+@requires_no_ibv
+def test_agent_without_ibverbs_refuses_ibv(agent):
+    error = start_error(agent, start_command(agent, ibv=True, bind="127.0.0.1"))
+    assert error == "ibverbs was requested but this agent has no ibverbs plugin"
+    assert_still_serving(agent)
+
+
+@requires_ibv
+def test_agent_with_ibverbs_reports_ibv_errors(agent):
+    # The agent builds an ibverbs reader; without an interface address the plugin refuses it.
+    command = start_command(agent, ibv=True, ibv_vector=0, ibv_max_poll=10)
+    assert command["receiver"]["bind"] is None
+    assert start_error(agent, command) == "interface address has not been specified"
+    assert_still_serving(agent)

@@ -9,19 +9,25 @@ Covers, without any network traffic or running a tool's main loop:
   case-insensitively, ``--affinity`` through ``parse_range_list``) and the metavars
   shown by ``--help``;
 * validation errors: exit status 2 through ``parser.error`` with the spec's message;
-* the absence of the ibverbs options (no ibverbs plugin is installed here);
+* the ibverbs options in both situations (``HAVE_IBV``): with the spead2-ibverbs
+  plugin installed, their defaults, parsing, checks, help lines (the reference's, which
+  has ibverbs compiled in) and bench renames; without it, their absence. The tests of
+  the situation that does not hold here are skipped;
 * the renames of ``spead2_bench.py master``, the receiver settings it forces and the
   JSON ``start`` command it sends to the agent; ``to_dict``/``update``;
 * ``parse_endpoint``, ``parse_rate_method``, ``log_level``;
 * ``make_thread_pool`` (affinity rotation, with a fake ``spead2.ThreadPool``);
 * the receiver's and sender's ``make_stream_config``, ``make_ring_stream_config``
   and ``make_flavour``;
-* ``ReceiverOptions.add_readers`` against fake streams (UDP, multicast, TCP, pcap);
+* ``ReceiverOptions.add_readers`` against fake streams (UDP, multicast, TCP, pcap,
+  ibverbs) and the sender's ibverbs ``make_stream`` (with a fake stream class);
 * ``--help`` of each installed console script.
 """
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import json
 import pathlib
 import re
@@ -36,6 +42,7 @@ import spead2.recv
 import spead2.send
 import spead2.send.asyncio
 from spead2.tools import bench_asyncio, cmdline, recv_asyncio, send_asyncio
+from tools_support import HAVE_IBV, requires_ibv, requires_no_ibv
 
 RECV_UDP_BUFFER = 8388608
 RECV_UDP_PACKET = 9200
@@ -45,12 +52,17 @@ SEND_UDP_BUFFER = 524288
 SEND_TCP_BUFFER = 212992
 
 IBV_ATTRS = ("ibv", "ibv_vector", "ibv_max_poll")
+IBV_MAX_POLL = 10  # spead2.recv.UdpIbvConfig.DEFAULT_MAX_POLL and spead2.send.UdpIbvConfig.DEFAULT_MAX_POLL
+RECV_IBV_BUFFER = 16777216  # spead2.recv.UdpIbvConfig.DEFAULT_BUFFER_SIZE
+RECV_IBV_PACKET = 9200  # spead2.recv.UdpIbvConfig.DEFAULT_MAX_SIZE
+SEND_IBV_BUFFER = 524288  # spead2.send.UdpIbvConfig.DEFAULT_BUFFER_SIZE
+#: The ibverbs settings of a default options object, as ``to_dict`` has them (none without the plugin).
+IBV_DEFAULTS = {"ibv": False, "ibv_vector": 0, "ibv_max_poll": IBV_MAX_POLL} if HAVE_IBV else {}
 
 
 # --------------------------------------------------------------------------
 # Helpers
 # --------------------------------------------------------------------------
-
 
 
 def assert_attrs(obj: object, **expected: object) -> None:
@@ -76,6 +88,18 @@ def help_text(capsys: pytest.CaptureFixture[str], get_args, argv: list[str]) -> 
         get_args(argv + ["--help"])
     assert excinfo.value.code in (0, None)
     return capsys.readouterr().out
+
+
+def assert_ibv_defaults(obj: object, prefix: str = "") -> None:
+    """``obj`` (an options object or, with ``prefix``, a namespace) has the ibverbs
+    options' defaults if the plugin is installed, and none of them if not."""
+    if HAVE_IBV:
+        assert_attrs(obj, **{prefix + name: value for name, value in IBV_DEFAULTS.items()})
+        assert type(getattr(obj, prefix + "ibv_vector")) is int
+        assert type(getattr(obj, prefix + "ibv_max_poll")) is int
+    else:
+        for name in IBV_ATTRS:
+            assert not hasattr(obj, prefix + name), prefix + name
 
 
 def option_strings(text: str) -> set[str]:
@@ -116,13 +140,33 @@ class FakeStreamNoPcap:
 
 
 # --------------------------------------------------------------------------
-# Environment: no ibverbs plugin here
+# Environment: with or without the ibverbs plugin
 # --------------------------------------------------------------------------
 
 
+def test_cmdline_sees_the_plugin_as_we_do() -> None:
+    assert cmdline._HAVE_IBV is HAVE_IBV
+
+
+@requires_no_ibv
 def test_no_ibverbs_plugin() -> None:
     assert not hasattr(spead2.recv.Stream, "add_udp_ibv_reader")
     assert cmdline._HAVE_IBV is False
+    assert not hasattr(spead2.recv, "UdpIbvConfig")
+    assert not hasattr(spead2.send, "UdpIbvConfig")
+    assert not hasattr(spead2.send.asyncio, "UdpIbvStream")
+
+
+@requires_ibv
+def test_ibverbs_plugin() -> None:
+    assert cmdline._HAVE_IBV is True
+    # What the tools' ibverbs options use
+    assert spead2.recv.UdpIbvConfig.DEFAULT_MAX_POLL == IBV_MAX_POLL
+    assert spead2.send.UdpIbvConfig.DEFAULT_MAX_POLL == IBV_MAX_POLL
+    assert spead2.recv.UdpIbvConfig.DEFAULT_BUFFER_SIZE == RECV_IBV_BUFFER
+    assert spead2.recv.UdpIbvConfig.DEFAULT_MAX_SIZE == RECV_IBV_PACKET
+    assert spead2.send.UdpIbvConfig.DEFAULT_BUFFER_SIZE == SEND_IBV_BUFFER
+    assert hasattr(spead2.send.asyncio, "UdpIbvStream")
 
 
 # --------------------------------------------------------------------------
@@ -164,6 +208,7 @@ def test_send_defaults() -> None:
     assert args.bind is None
     assert args.affinity is None
     assert args.threads == 1
+    assert_ibv_defaults(args)
     # ... and on the options object
     assert_attrs(
         sender,
@@ -184,6 +229,7 @@ def test_send_defaults() -> None:
         threads=1,
         use_ibv=False,
     )
+    assert_ibv_defaults(sender)
     assert sender.to_dict() == {
         "buffer": SEND_UDP_BUFFER,
         "bind": None,
@@ -197,6 +243,7 @@ def test_send_defaults() -> None:
         "rate_method": spead2.send.RateMethod.AUTO,
         "rate": 0.0,
         "ttl": None,
+        **IBV_DEFAULTS,
     }
 
 
@@ -259,6 +306,7 @@ def test_recv_defaults() -> None:
         affinity=None,
         threads=1,
     )
+    assert_ibv_defaults(args)
     # Options object (transport defaults filled in)
     assert receiver.memcpy_nt is False
     assert receiver.concurrent_heaps == 4 == spead2.recv.StreamConfig.DEFAULT_MAX_HEAPS
@@ -281,6 +329,7 @@ def test_recv_defaults() -> None:
         threads=1,
         use_ibv=False,
     )
+    assert_ibv_defaults(receiver)
     assert receiver.to_dict() == {
         "buffer": RECV_UDP_BUFFER,
         "bind": None,
@@ -296,6 +345,7 @@ def test_recv_defaults() -> None:
         "mem_max_free": 12,
         "mem_initial": 8,
         "packet": RECV_UDP_PACKET,
+        **IBV_DEFAULTS,
     }
 
 
@@ -375,9 +425,14 @@ def test_bench_master_defaults() -> None:
     assert getattr(args, "recv-affinity") is None
     assert getattr(args, "recv-threads") == 1
     assert args.packet is None
+    assert_ibv_defaults(args, "send_")
+    assert_ibv_defaults(args, "recv_")
+    assert_ibv_defaults(sender)
+    assert_ibv_defaults(receiver)
+    assert sender.use_ibv is False and receiver.use_ibv is False
     # Options that are not exposed (or renamed away)
     for name in ("tcp", "rate", "mem_pool", "mem_lower", "mem_upper", "buffer", "bind", "affinity", "threads",
-                 "send_affinity", "send_threads", "recv_affinity", "recv_threads"):
+                 "send_affinity", "send_threads", "recv_affinity", "recv_threads", *IBV_ATTRS):
         assert not hasattr(args, name), name
 
 
@@ -573,9 +628,73 @@ def test_bench_master_all_options() -> None:
     assert getattr(args, "recv-threads") == 4
 
 
+@requires_ibv
+def test_send_ibv_options() -> None:
+    args, sender = send_asyncio.get_args([
+        "--ibv", "--bind", "10.0.0.1", "--ibv-vector", "-1", "--ibv-max-poll", "5", "239.1.2.3:7000",
+    ])
+    assert_attrs(args, ibv=True, ibv_vector=-1, ibv_max_poll=5, bind="10.0.0.1", buffer=None)
+    assert_attrs(sender, ibv=True, ibv_vector=-1, ibv_max_poll=5, bind="10.0.0.1", use_ibv=True)
+    assert type(sender.ibv_vector) is int and type(sender.ibv_max_poll) is int
+    # the ibverbs sender's default buffer size
+    assert sender.buffer == spead2.send.UdpIbvConfig.DEFAULT_BUFFER_SIZE == SEND_IBV_BUFFER
+    assert sender.to_dict()["ibv"] is True
+    _, sender = send_asyncio.get_args(["--ibv", "--bind", "10.0.0.1", "--buffer", "1000", "h:1"])
+    assert sender.buffer == 1000
+    assert_attrs(sender, ibv_vector=0, ibv_max_poll=IBV_MAX_POLL)
+
+
+@requires_ibv
+def test_recv_ibv_options() -> None:
+    args, receiver = recv_asyncio.get_args([
+        "--ibv", "--bind", "10.0.0.1", "--ibv-vector", "3", "--ibv-max-poll", "0", "239.1.2.3:7000",
+    ])
+    assert_attrs(args, ibv=True, ibv_vector=3, ibv_max_poll=0, bind="10.0.0.1", buffer=None, packet=None)
+    assert_attrs(receiver, ibv=True, ibv_vector=3, ibv_max_poll=0, bind="10.0.0.1", use_ibv=True)
+    # the ibverbs reader's default buffer and packet sizes
+    assert receiver.buffer == spead2.recv.UdpIbvConfig.DEFAULT_BUFFER_SIZE == RECV_IBV_BUFFER
+    assert receiver.packet == spead2.recv.UdpIbvConfig.DEFAULT_MAX_SIZE == RECV_IBV_PACKET
+    _, receiver = recv_asyncio.get_args(["--ibv", "--bind", "10.0.0.1", "--buffer", "4096", "--packet", "1500",
+                                         "8888"])
+    assert_attrs(receiver, buffer=4096, packet=1500, ibv_vector=0, ibv_max_poll=IBV_MAX_POLL)
+
+
+@requires_ibv
+def test_bench_master_ibv_options() -> None:
+    args, _, sender, receiver = bench_asyncio.get_args([
+        "master", "--multicast", "239.1.2.3:7000",
+        "--send-ibv", "--send-bind", "10.0.0.1", "--send-ibv-vector", "2", "--send-ibv-max-poll", "3",
+        "--recv-ibv", "--recv-bind", "10.0.0.2", "--recv-ibv-vector", "-1", "--recv-ibv-max-poll", "7",
+        "h:1",
+    ])
+    # Dest names of the renamed options
+    assert_attrs(args, send_ibv=True, send_ibv_vector=2, send_ibv_max_poll=3,
+                 recv_ibv=True, recv_ibv_vector=-1, recv_ibv_max_poll=7)
+    for name in IBV_ATTRS:
+        assert not hasattr(args, name), name
+    assert_attrs(sender, ibv=True, ibv_vector=2, ibv_max_poll=3, bind="10.0.0.1", use_ibv=True,
+                 buffer=SEND_IBV_BUFFER)
+    assert_attrs(receiver, ibv=True, ibv_vector=-1, ibv_max_poll=7, bind="10.0.0.2", use_ibv=True,
+                 buffer=RECV_IBV_BUFFER, packet=RECV_IBV_PACKET)
+    # Either end alone
+    _, _, sender, receiver = bench_asyncio.get_args(["master", "--recv-ibv", "--recv-bind", "10.0.0.2", "h:1"])
+    assert sender.use_ibv is False and receiver.use_ibv is True
+    assert sender.buffer == SEND_UDP_BUFFER and receiver.buffer == RECV_IBV_BUFFER
+    _, _, sender, receiver = bench_asyncio.get_args(["master", "--multicast", "239.1.2.3:7000", "--send-ibv",
+                                                     "--send-bind", "10.0.0.1", "h:1"])
+    assert sender.use_ibv is True and receiver.use_ibv is False
+    assert sender.buffer == SEND_IBV_BUFFER and receiver.buffer == RECV_UDP_BUFFER
+
+
 # --------------------------------------------------------------------------
 # Metavars and options shown by --help
 # --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def columns(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Help texts formatted for 80 columns (argparse reads ``COLUMNS``), as the reference's below."""
+    monkeypatch.setenv("COLUMNS", "80")
 
 
 def test_send_help_metavars(capsys: pytest.CaptureFixture[str]) -> None:
@@ -590,7 +709,6 @@ def test_send_help_metavars(capsys: pytest.CaptureFixture[str]) -> None:
         assert usage in text, usage
     flags = option_strings(text)
     assert {"--tcp", "--pyspead"} <= flags
-    assert not {"--ibv", "--ibv-vector", "--ibv-max-poll"} & flags
 
 
 def test_recv_help_metavars(capsys: pytest.CaptureFixture[str]) -> None:
@@ -605,7 +723,6 @@ def test_recv_help_metavars(capsys: pytest.CaptureFixture[str]) -> None:
         assert usage in text, usage
     flags = option_strings(text)
     assert {"--values", "--descriptors", "--joint", "--tcp", "--pyspead", "--memcpy-nt", "--mem-pool"} <= flags
-    assert not {"--ibv", "--ibv-vector", "--ibv-max-poll"} & flags
 
 
 def test_bench_master_help_renames(capsys: pytest.CaptureFixture[str]) -> None:
@@ -626,10 +743,70 @@ def test_bench_master_help_renames(capsys: pytest.CaptureFixture[str]) -> None:
     assert {"--quiet", "--pyspead", "--memcpy-nt"} <= flags
     absent = {
         "--tcp", "--rate", "--mem-pool", "--mem-lower", "--mem-upper", "--buffer", "--bind", "--affinity",
-        "--threads", "--ibv", "--send-ibv", "--send-ibv-vector", "--send-ibv-max-poll", "--recv-ibv",
-        "--recv-ibv-vector", "--recv-ibv-max-poll", "--send-packet", "--send-rate",
+        "--threads", "--ibv", "--ibv-vector", "--ibv-max-poll", "--send-packet", "--send-rate",
     }
     assert not absent & flags, absent & flags
+
+
+#: The ibverbs lines of the reference's --help (80 columns), between --bind's and
+#: --affinity's, for spead2_send.py and spead2_recv.py (prefix "") and for the sender
+#: ("send-") and receiver ("recv-") options of spead2_bench.py master.
+IBV_HELP = {
+    "": """\
+  --bind BIND           Interface address
+  --ibv                 Use ibverbs [no]
+  --ibv-vector N        Completion vector, or -1 to use polling [0]
+  --ibv-max-poll IBV_MAX_POLL
+                        Maximum number of times to poll in a row [10]
+  --affinity AFFINITY   List of CPUs to pin threads to [no affinity]
+""",
+    "send-": """\
+  --send-bind SEND_BIND
+                        Interface address
+  --send-ibv            Use ibverbs [no]
+  --send-ibv-vector N   Completion vector, or -1 to use polling [0]
+  --send-ibv-max-poll SEND_IBV_MAX_POLL
+                        Maximum number of times to poll in a row [10]
+  --send-affinity SEND-AFFINITY
+""",
+    "recv-": """\
+  --recv-bind RECV_BIND
+                        Interface address
+  --recv-ibv            Use ibverbs [no]
+  --recv-ibv-vector N   Completion vector, or -1 to use polling [0]
+  --recv-ibv-max-poll RECV_IBV_MAX_POLL
+                        Maximum number of times to poll in a row [10]
+  --recv-affinity RECV-AFFINITY
+""",
+}
+HELP_CASES = [(send_asyncio.get_args, [], [""]), (recv_asyncio.get_args, [], [""]),
+              (bench_asyncio.get_args, ["master"], ["send-", "recv-"])]
+HELP_IDS = ["send", "recv", "bench-master"]
+
+
+@requires_ibv
+@pytest.mark.parametrize("get_args, argv, prefixes", HELP_CASES, ids=HELP_IDS)
+def test_help_ibv_options(capsys: pytest.CaptureFixture[str], columns: None, get_args, argv: list[str],
+                          prefixes: list[str]) -> None:
+    text = help_text(capsys, get_args, argv)
+    flags = option_strings(text)
+    for prefix in prefixes:
+        for usage in [f"[--{prefix}ibv]", f"[--{prefix}ibv-vector N]",
+                      f"[--{prefix}ibv-max-poll {prefix.replace('-', '_').upper()}IBV_MAX_POLL]"]:
+            assert usage in text, usage
+        assert {f"--{prefix}ibv", f"--{prefix}ibv-vector", f"--{prefix}ibv-max-poll"} <= flags
+        assert IBV_HELP[prefix] in text, text
+
+
+@requires_no_ibv
+@pytest.mark.parametrize("get_args, argv, prefixes", HELP_CASES, ids=HELP_IDS)
+def test_help_no_ibv_options(capsys: pytest.CaptureFixture[str], get_args, argv: list[str],
+                             prefixes: list[str]) -> None:
+    text = help_text(capsys, get_args, argv)
+    flags = option_strings(text)
+    for prefix in prefixes:
+        assert not {f"--{prefix}ibv", f"--{prefix}ibv-vector", f"--{prefix}ibv-max-poll"} & flags
+        assert "ibverbs" not in text and "poll" not in text
 
 
 def test_bench_top_level_help(capsys: pytest.CaptureFixture[str]) -> None:
@@ -682,14 +859,35 @@ PARSE_ERRORS = [
     (SEND, ["--stats-interval", "-2", "h:1"], ["--stats-interval must be positive"]),
     (RECV, ["--stats-interval", "0", "8888"], ["--stats-interval must be positive"]),
     (RECV, ["--stats-interval", "-0.5", "8888"], ["--stats-interval must be positive"]),
-    # no ibverbs plugin here: its options do not exist
-    *[(SEND, [flag, "h:1"], ["unrecognized arguments: " + flag.split("=")[0]]) for flag in IBV_FLAGS],
-    *[(RECV, [flag, "8888"], ["unrecognized arguments: " + flag.split("=")[0]]) for flag in IBV_FLAGS],
-    *[(BENCH, ["master", flag, "h:1"], ["unrecognized arguments: " + flag.split("=")[0]])
-      for flag in ["--send-ibv-vector=1", "--recv-ibv-max-poll=1", "--send-ibv", "--recv-ibv"]],
     # options the bench master does not have (suppressed or renamed)
     *[(BENCH, ["master", flag, "h:1"], ["unrecognized arguments: " + flag]) for flag in NOT_IN_MASTER],
+    *[(BENCH, ["master", flag, "h:1"], ["unrecognized arguments: " + flag.split("=")[0]]) for flag in IBV_FLAGS],
 ]
+if HAVE_IBV:
+    PARSE_ERRORS += [
+        # --ibv needs the interface address and UDP (the bench master names them as the reference does)
+        (SEND, ["--ibv", "h:1"], ["--ibv requires --bind"]),
+        (RECV, ["--ibv", "--ibv-vector", "1", "8888"], ["--ibv requires --bind"]),
+        (BENCH, ["master", "--recv-ibv", "h:1"], ["--ibv requires --bind"]),
+        (BENCH, ["master", "--multicast", "239.1.2.3:7000", "--send-ibv", "h:1"], ["--ibv requires --bind"]),
+        (SEND, ["--ibv", "--tcp", "--bind", "10.0.0.1", "h:1"], ["--ibv and --tcp are incompatible"]),
+        (RECV, ["--tcp", "--ibv", "--bind", "10.0.0.1", "8888"], ["--ibv and --tcp are incompatible"]),
+        # the bench's ibverbs sender only sends to a multicast group
+        (BENCH, ["master", "--send-ibv", "--send-bind", "10.0.0.1", "h:1"], ["--send-ibv requires --multicast"]),
+        # the values are integers
+        (SEND, ["--ibv-vector", "x", "h:1"], ["argument --ibv-vector: invalid int value: 'x'"]),
+        (RECV, ["--ibv-max-poll", "1.5", "8888"], ["argument --ibv-max-poll: invalid int value: '1.5'"]),
+        (BENCH, ["master", "--recv-ibv-vector", "y", "h:1"], ["argument --recv-ibv-vector: invalid int value"]),
+        (BENCH, ["master", "--send-ibv-max-poll", "z", "h:1"], ["argument --send-ibv-max-poll: invalid int value"]),
+    ]
+else:
+    PARSE_ERRORS += [
+        # no ibverbs plugin: its options do not exist
+        *[(SEND, [flag, "h:1"], ["unrecognized arguments: " + flag.split("=")[0]]) for flag in IBV_FLAGS],
+        *[(RECV, [flag, "8888"], ["unrecognized arguments: " + flag.split("=")[0]]) for flag in IBV_FLAGS],
+        *[(BENCH, ["master", flag, "h:1"], ["unrecognized arguments: " + flag.split("=")[0]])
+          for flag in ["--send-ibv-vector=1", "--recv-ibv-max-poll=1", "--send-ibv", "--recv-ibv"]],
+    ]
 
 
 @pytest.mark.parametrize("get_args, argv, expected", PARSE_ERRORS,
@@ -706,6 +904,13 @@ def test_good_log_levels(level: str) -> None:
     assert args.log == level
 
 
+@requires_ibv
+def test_bench_send_ibv_without_multicast_or_bind(capsys: pytest.CaptureFixture[str]) -> None:
+    err = parse_error(capsys, bench_asyncio.get_args, ["master", "--send-ibv", "h:1"])
+    assert "--send-ibv requires --multicast" in err
+
+
+@requires_no_ibv
 def test_ibv_attributes_absent() -> None:
     args, sender = send_asyncio.get_args(["h:1"])
     for name in IBV_ATTRS:
@@ -721,6 +926,27 @@ def test_ibv_attributes_absent() -> None:
         assert not hasattr(args, "recv_" + name)
         assert not hasattr(sender, name)
         assert not hasattr(receiver, name)
+
+
+@requires_ibv
+def test_ibv_attributes_present() -> None:
+    args, sender = send_asyncio.get_args(["h:1"])
+    for obj in (args, sender):
+        assert_attrs(obj, ibv=False, ibv_vector=0, ibv_max_poll=spead2.send.UdpIbvConfig.DEFAULT_MAX_POLL)
+    args, receiver = recv_asyncio.get_args(["8888"])
+    for obj in (args, receiver):
+        assert_attrs(obj, ibv=False, ibv_vector=0, ibv_max_poll=spead2.recv.UdpIbvConfig.DEFAULT_MAX_POLL)
+    args, _, sender, receiver = bench_asyncio.get_args(["master", "h:1"])
+    for name in IBV_ATTRS:
+        assert not hasattr(args, name)
+    assert_attrs(args, send_ibv=False, send_ibv_vector=0, send_ibv_max_poll=IBV_MAX_POLL,
+                 recv_ibv=False, recv_ibv_vector=0, recv_ibv_max_poll=IBV_MAX_POLL)
+    assert_attrs(sender, ibv=False, ibv_vector=0, ibv_max_poll=IBV_MAX_POLL)
+    assert_attrs(receiver, ibv=False, ibv_vector=0, ibv_max_poll=IBV_MAX_POLL)
+    # SharedOptions alone has no ibv_max_poll (its default is the sender's or the receiver's)
+    shared = cmdline.SharedOptions(cmdline.ProtocolOptions())
+    assert_attrs(shared, ibv=False, ibv_vector=0, use_ibv=False)
+    assert not hasattr(shared, "ibv_max_poll")
 
 
 def test_bench_master_has_no_rate(capsys: pytest.CaptureFixture[str]) -> None:
@@ -808,7 +1034,31 @@ def test_bench_start_command_defaults() -> None:
         "mem_max_free": 12,
         "mem_initial": 8,
         "packet": RECV_UDP_PACKET,
+        **IBV_DEFAULTS,
     }
+
+
+@requires_ibv
+def test_bench_start_command_ibv() -> None:
+    """The agent receives with ibverbs: the command carries the receiver's ibverbs settings."""
+    _, command = make_master(["master", "--heap-size", "1000", "--recv-ibv", "--recv-bind", "10.0.0.2",
+                              "--recv-ibv-vector", "-1", "--recv-ibv-max-poll", "6", "h:1"])
+    receiver = command["receiver"]
+    assert {key: receiver[key] for key in ("ibv", "ibv_vector", "ibv_max_poll", "bind", "buffer", "packet")} == {
+        "ibv": True, "ibv_vector": -1, "ibv_max_poll": 6, "bind": "10.0.0.2",
+        "buffer": RECV_IBV_BUFFER, "packet": RECV_IBV_PACKET,
+    }
+    args = command["args"]
+    assert_attrs(argparse.Namespace(**args), recv_ibv=True, recv_bind="10.0.0.2", recv_ibv_vector=-1,
+                 recv_ibv_max_poll=6, send_ibv=False, send_ibv_vector=0, send_ibv_max_poll=IBV_MAX_POLL)
+    # What the agent rebuilds from it
+    protocol = cmdline.ProtocolOptions()
+    protocol.update(command["protocol"])
+    rebuilt = cmdline.ReceiverOptions(protocol)
+    rebuilt.update(receiver)
+    rebuilt.fill_defaults()
+    assert rebuilt.to_dict() == receiver
+    assert rebuilt.use_ibv is True
 
 
 def test_bench_start_command_options() -> None:
@@ -875,7 +1125,12 @@ def test_update_ignores_unknown_keys() -> None:
     receiver.update({"threads": 3, "bogus": 1, "ibv": True, "_protocol": other_protocol, "_name_map": {"x": "y"}})
     assert receiver.threads == 3
     assert not hasattr(receiver, "bogus")
-    assert not hasattr(receiver, "ibv")
+    if HAVE_IBV:  # a known key with the plugin, unknown without
+        assert receiver.ibv is True and receiver.use_ibv is True
+        assert receiver.to_dict()["ibv"] is True
+    else:
+        assert not hasattr(receiver, "ibv")
+        assert receiver.use_ibv is False
     assert receiver._protocol is protocol
     assert "bogus" not in receiver.to_dict()
     protocol.update({"pyspead": True, "tcp": True, "extra": 5})
@@ -1209,6 +1464,82 @@ def test_add_readers_pcap_not_allowed() -> None:
     assert stream.calls == []
 
 
+class FakeIbvStream(FakeStream):
+    """A stream of a build with ibverbs."""
+
+    def add_udp_ibv_reader(self, *args, **kwargs):
+        assert not kwargs
+        self.calls.append(("add_udp_ibv_reader", args))
+
+
+@requires_ibv
+def test_add_readers_ibv_one_reader() -> None:
+    args, receiver = recv_asyncio.get_args([
+        "--ibv", "--bind", "10.0.0.1", "--ibv-vector", "-1", "--ibv-max-poll", "4",
+        "239.1.2.3:7000", "capture.pcap", "239.1.2.4:7001",
+    ])
+    stream = FakeIbvStream()
+    receiver.add_readers(stream, args.source, allow_pcap=True)
+    # the pcap file gets its own reader; the endpoints share one ibverbs reader, added last
+    assert [name for name, _ in stream.calls] == ["add_udp_pcap_file_reader", "add_udp_ibv_reader"]
+    assert stream.calls[0][1] == ("capture.pcap",)
+    (config,) = stream.calls[1][1]
+    assert isinstance(config, spead2.recv.UdpIbvConfig)
+    assert_attrs(
+        config,
+        endpoints=[("239.1.2.3", 7000), ("239.1.2.4", 7001)],
+        interface_address="10.0.0.1",
+        max_size=RECV_IBV_PACKET,
+        buffer_size=RECV_IBV_BUFFER,
+        comp_vector=-1,
+        max_poll=4,
+    )
+
+
+@requires_ibv
+def test_add_readers_ibv_explicit_sizes() -> None:
+    args, receiver = recv_asyncio.get_args(["--ibv", "--bind", "10.0.0.1", "--packet", "1500", "--buffer", "65536",
+                                            "239.1.2.3:7000"])
+    stream = FakeIbvStream()
+    receiver.add_readers(stream, args.source)
+    ((name, (config,)),) = stream.calls
+    assert name == "add_udp_ibv_reader"
+    assert_attrs(config, max_size=1500, buffer_size=65536, comp_vector=0, max_poll=IBV_MAX_POLL)
+
+
+@requires_ibv
+def test_sender_make_stream_ibv(monkeypatch: pytest.MonkeyPatch) -> None:
+    made = []
+
+    class FakeUdpIbvStream:
+        def __init__(self, *args, **kwargs) -> None:
+            made.append((args, kwargs))
+
+    monkeypatch.setattr(spead2.send.asyncio, "UdpIbvStream", FakeUdpIbvStream)
+    _, sender = send_asyncio.get_args(["--ibv", "--bind", "10.0.0.1", "--ibv-vector", "2", "--ibv-max-poll", "3",
+                                       "--ttl", "4", "--packet", "8000", "239.1.2.3:7000"])
+    thread_pool = spead2.ThreadPool()
+    region = np.zeros(100, np.uint8)
+    stream = asyncio.run(sender.make_stream(thread_pool, [("239.1.2.3", 7000)], [region]))
+    assert isinstance(stream, FakeUdpIbvStream)
+    ((args, kwargs),) = made
+    assert kwargs == {}
+    pool, config, ibv_config = args
+    assert pool is thread_pool
+    assert config.max_packet_size == 8000
+    assert isinstance(ibv_config, spead2.send.UdpIbvConfig)
+    assert_attrs(
+        ibv_config,
+        endpoints=[("239.1.2.3", 7000)],
+        interface_address="10.0.0.1",
+        buffer_size=SEND_IBV_BUFFER,
+        ttl=4,
+        comp_vector=2,
+        max_poll=3,
+    )
+    assert len(ibv_config.memory_regions) == 1 and ibv_config.memory_regions[0] is region
+
+
 # --------------------------------------------------------------------------
 # 9. The installed console scripts
 # --------------------------------------------------------------------------
@@ -1240,9 +1571,28 @@ def test_console_script_help(argv: list[str], expected: list[str]) -> None:
         assert text in result.stdout, text
 
 
+def _run_script(name: str, *argv: str) -> subprocess.CompletedProcess:
+    return subprocess.run([str(_script(name)), *argv], capture_output=True, text=True, timeout=60, check=False)
+
+
 def test_console_script_bad_option_exits_2() -> None:
-    result = subprocess.run(
-        [str(_script("spead2_recv.py")), "--ibv", "8888"], capture_output=True, text=True, timeout=60, check=False
-    )
+    result = _run_script("spead2_recv.py", "--no-such-option", "8888")
+    assert result.returncode == 2
+    assert "unrecognized arguments: --no-such-option" in result.stderr
+
+
+@requires_no_ibv
+@pytest.mark.parametrize("name", ["spead2_recv.py", "spead2_send.py"])
+def test_console_script_without_ibv_option(name: str) -> None:
+    result = _run_script(name, "--ibv", "8888" if name == "spead2_recv.py" else "h:1")
     assert result.returncode == 2
     assert "unrecognized arguments: --ibv" in result.stderr
+
+
+@requires_ibv
+@pytest.mark.parametrize("name", ["spead2_recv.py", "spead2_send.py"])
+def test_console_script_ibv_requires_bind(name: str) -> None:
+    result = _run_script(name, "--ibv", "8888" if name == "spead2_recv.py" else "h:1")
+    assert result.returncode == 2
+    assert f"{name}: error: --ibv requires --bind" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -2,16 +2,25 @@
 
 The reference lives in its own venv (the ``reference_python`` fixture); nothing of it
 is imported here. Its sender -> our receiver and ours -> its receiver, over UDP and
-TCP, and our bench master against its agent.
+TCP, our bench master against its agent, and the tools' ``--help`` side by side.
 """
 
 from __future__ import annotations
 
+import os
+import re
 import socket
+import subprocess
 
+import pytest
 from test_bench import SMALL_PASSES, check_master_output
 from test_send_recv import SMALL, received, shutdown_block
-from tools_support import finish, free_port, tool, wait_bound
+from tools_support import HAVE_IBV, TIMEOUT, finish, free_port, tool, wait_bound
+
+#: Options of ours that the reference does not have.
+OUR_OPTIONS = ("--stats-interval", "--pass-size")
+#: The reference has ibverbs compiled in; we have these options only with the plugin.
+IBV_OPTION = re.compile(r"^--(send-|recv-)?ibv")
 
 
 def run_pair(processes, receiver: list[str], sender: list[str], port: int, kind: int = socket.SOCK_DGRAM):
@@ -100,3 +109,43 @@ def test_our_master_with_reference_agent(processes, reference_python):
     agent.kill()
     out, _ = agent.communicate()
     assert "Traceback" not in out, out
+
+
+def help_entries(text: str) -> tuple[set[str], list[list[str]]]:
+    """The ``--flags`` of a help text's usage block, and its other lines grouped into
+    entries (an option's line with its continuation lines; headings; positionals)."""
+    usage, _, rest = text.partition("\n\n")
+    assert usage.startswith("usage:")
+    flags = set(re.findall(r"(?<![\w-])--[A-Za-z][\w-]*", usage))
+    entries: list[list[str]] = []
+    for line in rest.splitlines():
+        if line.startswith("    ") and entries:
+            entries[-1].append(line)
+        else:
+            entries.append([line])
+    return flags, entries
+
+
+def keep(option: str, reference: bool) -> bool:
+    """Whether the reference's (or our) option or entry is expected in the other's help."""
+    if reference:
+        return HAVE_IBV or not IBV_OPTION.match(option)
+    return option not in OUR_OPTIONS
+
+
+@pytest.mark.parametrize("argv", [["spead2_send.py"], ["spead2_recv.py"], ["spead2_bench.py", "master"]],
+                         ids=["send", "recv", "bench-master"])
+def test_help_matches_the_reference(reference_python, argv):
+    """Line by line the reference's options, plus ours (and its ibverbs ones only with the plugin)."""
+    texts = []
+    for python in (reference_python, None):
+        result = subprocess.run([tool(argv[0], python), *argv[1:], "--help"], capture_output=True, text=True,
+                                timeout=TIMEOUT, env={**os.environ, "COLUMNS": "80"}, check=False)
+        assert result.returncode == 0, result.stderr
+        texts.append(result.stdout)
+    (ref_flags, ref_entries), (our_flags, our_entries) = (help_entries(text) for text in texts)
+    assert {flag for flag in ref_flags if keep(flag, True)} == {flag for flag in our_flags if keep(flag, False)}
+    if HAVE_IBV:
+        assert any(IBV_OPTION.match(flag) for flag in our_flags)
+    assert ([entry for entry in ref_entries if keep(entry[0].split()[0] if entry[0].strip() else "", True)]
+            == [entry for entry in our_entries if keep(entry[0].split()[0] if entry[0].strip() else "", False)])

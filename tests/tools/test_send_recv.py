@@ -330,7 +330,7 @@ def test_pcap_file_captured_from_sender(processes, tmp_path):
     port = free_port()
     with socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL)) as sniffer:
         sniffer.setsockopt(SOL_PACKET, PACKET_VNET_HDR, 1)
-        program = attach_udp_port_filter(sniffer, port)  # noqa: F841 (kept alive while attached)
+        program = attach_udp_port_filter(sniffer, port)  # kept alive while attached
         sniffer.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, 16 << 20)  # frames are kept until read
         sniffer.bind(("lo", 0))
         # A receiving socket, so that lo answers with no ICMP errors; the capture is what matters.
@@ -340,6 +340,7 @@ def test_pcap_file_captured_from_sender(processes, tmp_path):
                                  f"127.0.0.1:{port}")
             assert send.returncode == 0
             frames = capture_udp_to(port, sniffer, time.monotonic() + 10)
+    del program  # the socket, and with it the filter, is closed
     assert len(frames) > 3 * 13, send.stdout  # 20000-byte heaps in 1472-byte packets, and the end heap
     assert max(len(frame) for frame in frames) == 14 + 1472 + 28
     writer = PcapWriter()

@@ -17,8 +17,19 @@ import time
 
 import pytest
 
+import spead2.recv
+
 BIN = pathlib.Path(sys.executable).parent
 TIMEOUT = 60.0
+
+#: Whether an installed plugin provides ibverbs: the tools then have their ``--ibv``
+#: options (``cmdline._HAVE_IBV`` is the same test).
+HAVE_IBV = hasattr(spead2.recv.Stream, "add_udp_ibv_reader")
+#: For the tests of what the tools do with the ibverbs plugin installed.
+requires_ibv = pytest.mark.skipif(not HAVE_IBV, reason="the spead2-ibverbs plugin is not installed")
+#: For the tests of what the tools do without it (no ibverbs options).
+requires_no_ibv = pytest.mark.skipif(HAVE_IBV,
+                                     reason="the spead2-ibverbs plugin is installed: the ibverbs options exist")
 
 
 def tool(name: str, python: str | None = None) -> str:

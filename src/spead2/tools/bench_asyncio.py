@@ -310,13 +310,14 @@ def get_args(argv: typing.Sequence[str] | None = None) -> tuple[argparse.Namespa
     args = parser.parse_args(argv)
     if args.command == "agent":
         return args, None, None, None
+    # As the reference reports it: the multicast requirement before the options' own checks.
+    if getattr(args, "send_ibv", False) and not args.multicast:
+        master.error("--send-ibv requires --multicast")
     protocol.notify(master, args)
     sender.notify(master, args)
     receiver.notify(master, args)
     if args.packet is not None:
         sender.packet = args.packet
-    if sender.use_ibv and not args.multicast:
-        master.error("--send-ibv requires --multicast")
     if args.heap_size < 1:
         master.error("--heap-size must be positive")
     if args.pass_size < 1:
