@@ -133,15 +133,35 @@ print(json.dumps({"good": good, "bad": bad, "heaps": stats["heaps"], "malformed"
 """
 
 
+_started: list[subprocess.Popen] = []
+
+
+@pytest.fixture(autouse=True)
+def _no_leftover_processes():
+    """A failed test must not leave a receiver running (it may spin on the double)."""
+    yield
+    while _started:
+        process = _started.pop()
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
 def start_receiver(pair, python, args, peer):
     process = pair.popen(python, "-c", textwrap.dedent(RECEIVER), json.dumps(args), peer=peer)
+    _started.append(process)
     line = process.stdout.readline()
     assert line == "ready\n", line + process.stderr.read()
     return process
 
 
 def finish(process, timeout=60):
-    out, err = process.communicate(timeout=timeout)
+    try:
+        out, err = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        out, err = process.communicate()
+        pytest.fail(f"the receiver did not finish:\n{err[-5000:]}")
     assert process.returncode == 0, err
     return json.loads(out.strip().splitlines()[-1])
 
@@ -332,6 +352,7 @@ def test_sender_recovers_after_a_send_error(ibv_netns):
     receiver = start_receiver(ibv_netns, sys.executable, udp_args(ibv_netns, timeout=10), peer=True)
     sender = ibv_netns.popen(sys.executable, "-c", textwrap.dedent(RECOVERING_SENDER), GROUP, str(PORT),
                              ibv_netns.addr, stdin=subprocess.PIPE)
+    _started.append(sender)
     link = ["ip", "-n", ibv_netns.ns, "link", "set", "dev", ibv_netns.ifname, "mtu"]
     try:
         assert sender.stdout.readline() == "ready\n"

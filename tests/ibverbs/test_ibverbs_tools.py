@@ -31,13 +31,18 @@ def tool(name: str) -> str:
 def receive(pair, recv_args, send_args, recv_peer):
     """Start spead2_recv.py, run spead2_send.py for 5 heaps, return the receiver's output."""
     recv = pair.popen(tool("spead2_recv.py"), *recv_args, ENDPOINT, peer=recv_peer)
-    time.sleep(1.0)  # the receiver binds (no port to poll for on the ibverbs side)
-    send = pair.run(tool("spead2_send.py"), "--heaps", "5", "--heap-size", "65536", "--rate", "0.1", *send_args,
-                    ENDPOINT, peer=not recv_peer, timeout=60)
-    assert send.returncode == 0, send.stdout + send.stderr
-    out, err = recv.communicate(timeout=30)
-    assert recv.returncode == 0, out + err
-    return out
+    try:
+        time.sleep(1.0)  # the receiver binds (no port to poll for on the ibverbs side)
+        send = pair.run(tool("spead2_send.py"), "--heaps", "5", "--heap-size", "65536", "--rate", "0.1",
+                        *send_args, ENDPOINT, peer=not recv_peer, timeout=60)
+        assert send.returncode == 0, send.stdout + send.stderr
+        out, err = recv.communicate(timeout=30)
+        assert recv.returncode == 0, out + err
+        return out
+    finally:
+        if recv.poll() is None:  # a failure must not leave it running
+            recv.kill()
+            recv.wait()
 
 
 def received_heaps(out: str) -> int:
