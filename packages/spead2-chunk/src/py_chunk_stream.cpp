@@ -14,18 +14,6 @@ namespace
 constexpr const char *place_signature = "void (void *, size_t)";
 constexpr const char *place_signature_user_data = "void (void *, size_t, void *)";
 
-/* A reference to a Python object that may be dropped without the GIL (by a stream
- * destroyed on a worker thread): it takes the GIL then, and leaks at interpreter exit. */
-std::shared_ptr<PyObject> gil_safe_reference(const py::object &obj)
-{
-    return std::shared_ptr<PyObject>(obj.inc_ref().ptr(), [](PyObject *ptr) {
-        if (interpreter_finalizing())
-            return;
-        py::gil_scoped_acquire gil;
-        Py_DECREF(ptr);
-    });
-}
-
 /* The place callback from its Python form: a sequence (e.g. scipy.LowLevelCallable)
  * whose first element is a capsule named by the C signature.  Returns an empty
  * function for None or a capsule holding no pointer.  The function keeps @a place
@@ -51,7 +39,7 @@ recv::chunk_place_function place_from_python(const py::object &place)
     if (std::strcmp(name, place_signature) == 0)
     {
         auto fn = reinterpret_cast<void (*)(void *, std::size_t)>(pointer);
-        return [fn, keep = gil_safe_reference(place)](recv::chunk_place_data *data, std::size_t size) {
+        return [fn, keep = make_gil_safe_shared(place)](recv::chunk_place_data *data, std::size_t size) {
             fn(data, size);
         };
     }
@@ -59,7 +47,7 @@ recv::chunk_place_function place_from_python(const py::object &place)
     {
         auto fn = reinterpret_cast<void (*)(void *, std::size_t, void *)>(pointer);
         void *user_data = PyCapsule_GetContext(first.ptr());
-        return [fn, user_data, keep = gil_safe_reference(place)](recv::chunk_place_data *data, std::size_t size) {
+        return [fn, user_data, keep = make_gil_safe_shared(place)](recv::chunk_place_data *data, std::size_t size) {
             fn(data, size, user_data);
         };
     }

@@ -48,8 +48,8 @@ struct py_udp_ibv_config
     }
 };
 
-/* The stream holds the memory regions' buffers (the NIC reads them while sending):
- * released with the GIL, whichever thread destroys the stream. */
+/* The stream holds the memory regions' buffers (the NIC reads them while sending),
+ * released with the GIL whichever thread destroys the stream (make_gil_safe_shared). */
 class udp_ibv_stream : public send::stream
 {
 public:
@@ -58,23 +58,11 @@ public:
     using send::stream::stream;
 };
 
-std::shared_ptr<void> hold_buffers(const py_udp_ibv_config &config)
-{
-    auto *held = new std::vector<buffer_view>(config.views);
-    return std::shared_ptr<void>(held, [](void *p) {
-        auto *views = static_cast<std::vector<buffer_view> *>(p);
-        if (interpreter_finalizing())
-            return;   // no GIL to be had: leak rather than touch the interpreter
-        py::gil_scoped_acquire gil;
-        delete views;
-    });
-}
-
 template<typename T>
 std::shared_ptr<T> make_ibv_stream(std::shared_ptr<thread_pool> pool, const stream_config &config,
                                    const py_udp_ibv_config &ibv_config)
 {
-    std::shared_ptr<void> buffers = hold_buffers(ibv_config);
+    std::shared_ptr<void> buffers = make_gil_safe_shared(ibv_config.views);
     // Opening the device and registering memory can take a while: not with the GIL.
     auto stream = without_gil([&] {
         auto writer = std::make_unique<udp_ibv_writer>(*pool, config, ibv_config.config);

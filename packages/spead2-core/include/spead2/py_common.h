@@ -126,6 +126,21 @@ std::shared_ptr<T> make_gil_released_shared(Args &&... args)
     return std::shared_ptr<T>(new T(std::forward<Args>(args)...), gil_release_deleter());
 }
 
+/* A shared copy of @a value (Python objects: references, buffer views) that any
+ * thread may drop last, a worker destroying a stream included: the GIL is taken to
+ * release it, and at interpreter exit, when there is no GIL to be had, it is leaked
+ * rather than touch the interpreter. */
+template<typename T>
+std::shared_ptr<T> make_gil_safe_shared(T value)
+{
+    return std::shared_ptr<T>(new T(std::move(value)), [](T *ptr) {
+        if (interpreter_finalizing())
+            return;
+        py::gil_scoped_acquire gil;
+        delete ptr;
+    });
+}
+
 /// A C-contiguous byte view of a Python buffer, kept valid by @a owner (a memoryview).
 struct buffer_view
 {
