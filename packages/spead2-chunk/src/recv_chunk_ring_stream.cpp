@@ -40,6 +40,12 @@ void chunk_ring_pair::push_ready_chunk(std::unique_ptr<chunk> &&c)
     }
 }
 
+void chunk_ring_pair::stop_rings()
+{
+    free_ring->stop();
+    data_ring->stop();
+}
+
 void chunk_ring_pair::add_free_chunk(std::unique_ptr<chunk> &&c)
 {
     std::fill(c->present, c->present + c->present_size, 0);
@@ -55,20 +61,12 @@ void chunk_ring_pair::add_free_chunk(std::unique_ptr<chunk> &&c)
     }
 }
 
-chunk_stream_config chunk_ring_stream::ring_config(const chunk_stream_config &chunk_config, chunk_ring_stream *self)
-{
-    chunk_stream_config config = chunk_config;
-    config.set_allocate([self](std::int64_t, std::uint64_t *) { return self->take_free_chunk(); });
-    config.set_ready([self](std::unique_ptr<chunk> &&c, std::uint64_t *) { self->push_ready_chunk(std::move(c)); });
-    return config;
-}
-
 chunk_ring_stream::chunk_ring_stream(std::shared_ptr<thread_pool> pool, const stream_config &config,
                                      const chunk_stream_config &chunk_config,
                                      std::shared_ptr<chunk_ringbuffer> data_ring,
                                      std::shared_ptr<chunk_ringbuffer> free_ring)
     : chunk_ring_pair(std::move(data_ring), std::move(free_ring)),
-      chunk_stream(std::move(pool), config, ring_config(chunk_config, this))
+      chunk_stream(std::move(pool), config, with_rings(chunk_config, this))
 {
     this->data_ring->add_producer();
 }
@@ -86,8 +84,7 @@ void chunk_ring_stream::stop_received()
 
 void chunk_ring_stream::stop()
 {
-    free_ring->stop();
-    data_ring->stop();
+    stop_rings();
     chunk_stream::stop();
 }
 

@@ -245,20 +245,11 @@ void chunk_stream_group::stop()
 
 /* ---- on rings ------------------------------------------------------------ */
 
-chunk_stream_group_config chunk_stream_ring_group::ring_config(const chunk_stream_group_config &config,
-                                                              chunk_stream_ring_group *self)
-{
-    chunk_stream_group_config out = config;
-    out.set_allocate([self](std::int64_t, std::uint64_t *) { return self->take_free_chunk(); });
-    out.set_ready([self](std::unique_ptr<chunk> &&c, std::uint64_t *) { self->push_ready_chunk(std::move(c)); });
-    return out;
-}
-
 chunk_stream_ring_group::chunk_stream_ring_group(const chunk_stream_group_config &config,
                                                  std::shared_ptr<chunk_ringbuffer> data_ring,
                                                  std::shared_ptr<chunk_ringbuffer> free_ring)
     : chunk_ring_pair(std::move(data_ring), std::move(free_ring)),
-      chunk_stream_group(ring_config(config, this))
+      chunk_stream_group(with_rings(config, this))
 {
 }
 
@@ -279,8 +270,7 @@ void chunk_stream_ring_group::stream_stop_received(chunk_stream_group_member &)
 
 void chunk_stream_ring_group::stop()
 {
-    free_ring->stop();
-    data_ring->stop();
+    stop_rings();
     chunk_stream_group::stop();
 }
 

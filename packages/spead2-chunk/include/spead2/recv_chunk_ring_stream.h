@@ -4,6 +4,7 @@
 #ifndef SPEAD2_RECV_CHUNK_RING_STREAM_H
 #define SPEAD2_RECV_CHUNK_RING_STREAM_H
 
+#include <cstdint>
 #include <memory>
 #include <spead2/common_defines.h>
 #include <spead2/common_ringbuffer.h>
@@ -26,6 +27,19 @@ protected:
     /* Push a finished chunk to the data ring, waiting for space; if the ring has been
      * stopped the chunk is dropped (destroyed here) and that is logged. */
     void push_ready_chunk(std::unique_ptr<chunk> &&c);
+    /// Stop both rings (first thing in stop(): nothing then stays blocked on them).
+    void stop_rings();
+
+    /* @a config (a chunk_stream_config or chunk_stream_group_config) with allocate
+     * and ready on @a self's rings.  Static, to be called while @a self's derived part
+     * is still being constructed: the functions only run once it is. */
+    template<typename Config>
+    static Config with_rings(Config config, chunk_ring_pair *self)
+    {
+        config.set_allocate([self](std::int64_t, std::uint64_t *) { return self->take_free_chunk(); });
+        config.set_ready([self](std::unique_ptr<chunk> &&c, std::uint64_t *) { self->push_ready_chunk(std::move(c)); });
+        return config;
+    }
 
 public:
     chunk_ring_pair(std::shared_ptr<chunk_ringbuffer> data_ring, std::shared_ptr<chunk_ringbuffer> free_ring);
@@ -46,10 +60,6 @@ public:
  * them, and drops the chunks that can then no longer be delivered. */
 class SPEAD2_API chunk_ring_stream : public chunk_ring_pair, public chunk_stream
 {
-private:
-    /// @a chunk_config with allocate and ready on @a self's rings (used once it is constructed).
-    static chunk_stream_config ring_config(const chunk_stream_config &chunk_config, chunk_ring_stream *self);
-
 protected:
     void stop_received() override;
 

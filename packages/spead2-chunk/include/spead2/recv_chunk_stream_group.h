@@ -155,10 +155,6 @@ public:
  * the data ring; stop() stops both rings first. */
 class SPEAD2_API chunk_stream_ring_group : public chunk_ring_pair, public chunk_stream_group
 {
-private:
-    static chunk_stream_group_config ring_config(const chunk_stream_group_config &config,
-                                                 chunk_stream_ring_group *self);
-
 protected:
     void stream_added(chunk_stream_group_member &member) override;
     void stream_stop_received(chunk_stream_group_member &member) override;
