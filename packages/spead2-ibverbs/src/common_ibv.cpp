@@ -195,6 +195,7 @@ ibv_interface ibv_interface::open(const std::string &interface_address)
 
 ibv_queue::ibv_queue(const ibv_interface &interface, std::size_t buffer_size, std::size_t slot_size,
                      int comp_vector, bool send, std::uint32_t wanted_send_sge)
+    : port(interface.port), send(send)
 {
     const ibv_api &api = ibv_api::get();
     ibv_context *context = interface.context.get();
@@ -226,8 +227,35 @@ ibv_queue::ibv_queue(const ibv_interface &interface, std::size_t buffer_size, st
 
 ibv_queue::~ibv_queue()
 {
+    if (unacked_events)
+        ibv_api::get().ack_cq_events(cq.get(), unacked_events);   // destroying the CQ waits for them
     // The queue pair goes before the buffer it may still be delivering into.
     qp.reset();
+}
+
+void ibv_queue::take_events()
+{
+    const ibv_api &api = ibv_api::get();
+    ibv_cq *event_cq;
+    void *event_context;
+    while (api.get_cq_event(channel.get(), &event_cq, &event_context) == 0)
+        unacked_events++;
+    if (unacked_events >= 64)
+    {
+        // Acknowledging takes a lock in the library: do it in batches.
+        api.ack_cq_events(cq.get(), unacked_events);
+        unacked_events = 0;
+    }
+}
+
+bool ibv_queue::restart()
+{
+    ibv_qp_attr attr{};
+    attr.qp_state = IBV_QPS_RESET;
+    if (ibv_api::get().modify_qp(qp.get(), &attr, IBV_QP_STATE) != 0)
+        return false;
+    ibv_qp_ready(qp.get(), port, send);
+    return true;
 }
 
 ibv_comp_channel_ptr make_comp_channel(ibv_context *context)

@@ -25,15 +25,8 @@ udp_ibv_config &udp_ibv_config::set_max_size(std::size_t size)
 namespace
 {
 
-/// Completions taken from the queue at a time.
-constexpr int poll_batch = 64;
 /// Room in a slot beyond max_size: Ethernet (with an 802.1Q tag), IPv4 with options, UDP.
 constexpr std::size_t frame_headroom = ethernet_header_size + 4 + 60 + udp_header_size;
-
-std::size_t round_up(std::size_t n, std::size_t to)
-{
-    return (n + to - 1) / to * to;
-}
 
 /// Validate the endpoints before anything is opened (errors as spec §4.9).
 std::vector<socket_address> check_endpoints(const udp_ibv_config &config)
@@ -91,15 +84,13 @@ udp_ibv_reader::udp_ibv_reader(stream &owner, const udp_ibv_config &config)
         watch = std::make_unique<fd_watch>(get_thread_pool(), queue->channel->fd);
     recv_wrs.resize(queue->n_slots);
     recv_sges.resize(queue->n_slots);
-    completions.resize(poll_batch);
+    completions.resize(ibv_poll_batch);
 }
 
 udp_ibv_reader::~udp_ibv_reader()
 {
     if (watch)
         watch->release();
-    if (unacked_events)
-        ibv_api::get().ack_cq_events(queue->cq.get(), unacked_events);
     flows.clear();   // before the queue pair they steer to
 }
 
@@ -166,7 +157,7 @@ int udp_ibv_reader::poll(stream::add_packet_state &state)
     int total = 0;
     while (true)
     {
-        const int n = ibv_poll_cq(queue->cq.get(), poll_batch, completions.data());
+        const int n = ibv_poll_cq(queue->cq.get(), ibv_poll_batch, completions.data());
         if (n <= 0)
         {
             if (n < 0)
@@ -178,7 +169,7 @@ int udp_ibv_reader::poll(stream::add_packet_state &state)
         if (!qp_failed)
             post_receives(completions.data(), n);
         total += n;
-        if (n < poll_batch)
+        if (n < ibv_poll_batch)
             break;
     }
     if (qp_failed)
@@ -192,32 +183,17 @@ void udp_ibv_reader::restart_qp()
      * receive: take it back through RESET and give it all the buffers again (the
      * flushed completions have all been taken by then). */
     log_warning("ibverbs reader: receive error; restarting the queue pair");
-    ibv_qp_attr attr{};
-    attr.qp_state = IBV_QPS_RESET;
-    while (ibv_poll_cq(queue->cq.get(), poll_batch, completions.data()) > 0)
+    while (ibv_poll_cq(queue->cq.get(), ibv_poll_batch, completions.data()) > 0)
     {
     }
-    if (ibv_api::get().modify_qp(queue->qp.get(), &attr, IBV_QP_STATE) == 0)
-    {
-        ibv_qp_ready(queue->qp.get(), interface.port, false);
+    if (queue->restart())
         post_receives(nullptr, int(queue->n_slots));
-    }
     qp_failed = false;
 }
 
 void udp_ibv_reader::run_events()
 {
-    const ibv_api &api = ibv_api::get();
-    ibv_cq *event_cq;
-    void *event_context;
-    while (api.get_cq_event(queue->channel.get(), &event_cq, &event_context) == 0)
-        unacked_events++;
-    if (unacked_events >= 64)
-    {
-        // Acknowledging takes a lock in the library: do it in batches.
-        api.ack_cq_events(queue->cq.get(), unacked_events);
-        unacked_events = 0;
-    }
+    queue->take_events();
     bool stopped;
     {
         stream::add_packet_state state(get_stream());

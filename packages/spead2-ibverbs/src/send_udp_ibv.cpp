@@ -32,14 +32,8 @@ udp_ibv_config &udp_ibv_config::set_memory_regions(std::vector<memory_region> re
 namespace
 {
 
-constexpr int poll_batch = 64;
 /// Scatter-gather entries per frame we ask for (the device may allow fewer).
 constexpr std::uint32_t wanted_sge = 4;
-
-std::size_t round_up(std::size_t n, std::size_t to)
-{
-    return (n + to - 1) / to * to;
-}
 
 } // anonymous namespace
 
@@ -98,15 +92,13 @@ udp_ibv_writer::udp_ibv_writer(thread_pool &pool, const stream_config &stream_co
 
     if (queue->channel)
         watch = std::make_unique<fd_watch>(pool, queue->channel->fd);
-    completions.resize(poll_batch);
+    completions.resize(ibv_poll_batch);
 }
 
 udp_ibv_writer::~udp_ibv_writer()
 {
     if (watch)
         watch->release();
-    if (unacked_events)
-        ibv_api::get().ack_cq_events(queue->cq.get(), unacked_events);
     regions.clear();   // user memory is deregistered before the queue (and its domain) goes
 }
 
@@ -124,7 +116,7 @@ void udp_ibv_writer::reap()
 {
     while (outstanding > 0)
     {
-        const int n = ibv_poll_cq(queue->cq.get(), poll_batch, completions.data());
+        const int n = ibv_poll_cq(queue->cq.get(), ibv_poll_batch, completions.data());
         if (n <= 0)
             break;
         for (int i = 0; i < n; i++)
@@ -236,10 +228,7 @@ void udp_ibv_writer::restart_qp()
 {
     /* An error completion leaves the queue pair in the error state, where every later
      * send would fail too: with nothing outstanding, take it back through RESET. */
-    ibv_qp_attr attr{};
-    attr.qp_state = IBV_QPS_RESET;
-    if (ibv_api::get().modify_qp(queue->qp.get(), &attr, IBV_QP_STATE) == 0)
-        ibv_qp_ready(queue->qp.get(), interface.port, true);
+    queue->restart();
     free_slots = queue->n_slots;
     next_slot = 0;
     qp_failed = false;
@@ -254,16 +243,7 @@ void udp_ibv_writer::wait_for_completions()
         return;
     }
     watch->async_wait(fd_event::readable, [this] {
-        const ibv_api &api = ibv_api::get();
-        ibv_cq *event_cq;
-        void *event_context;
-        while (api.get_cq_event(queue->channel.get(), &event_cq, &event_context) == 0)
-            unacked_events++;
-        if (unacked_events >= 64)
-        {
-            api.ack_cq_events(queue->cq.get(), unacked_events);
-            unacked_events = 0;
-        }
+        queue->take_events();
         proceed();
     });
 }

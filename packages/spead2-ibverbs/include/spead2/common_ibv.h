@@ -152,6 +152,12 @@ public:
  * polling) and a queue pair in the ready state (RTR to receive, RTS to send). */
 struct ibv_queue
 {
+private:
+    const std::uint8_t port;
+    const bool send;
+    unsigned int unacked_events = 0;
+
+public:
     std::size_t n_slots = 0;
     std::uint32_t max_send_sge = 1;
     std::vector<std::uint8_t> buffer;   ///< n_slots * slot_size bytes, registered
@@ -171,7 +177,21 @@ struct ibv_queue
     ibv_queue &operator=(const ibv_queue &) = delete;
 
     std::uint8_t *slot(std::size_t index, std::size_t slot_size) { return buffer.data() + index * slot_size; }
+    /// Take the completion channel's pending events (it is non-blocking), acknowledged in batches.
+    void take_events();
+    /* Take the queue pair from the error state (where an error completion leaves it)
+     * back through RESET to ready; its posted work requests are gone.  Returns false
+     * if the device refused. */
+    bool restart();
 };
+
+/// Completions taken from a completion queue at a time.
+constexpr int ibv_poll_batch = 64;
+
+inline std::size_t round_up(std::size_t n, std::size_t to)
+{
+    return (n + to - 1) / to * to;
+}
 
 /// A completion channel that reports readiness on a non-blocking fd.
 ibv_comp_channel_ptr make_comp_channel(ibv_context *context);

@@ -64,7 +64,6 @@ private:
     std::vector<ibv_sge> recv_sges;
     std::vector<ibv_wc> completions;
     std::atomic<bool> stopping{false};
-    unsigned int unacked_events = 0;
 
     void post_receives(const ibv_wc *done, int n);
     /// Take what the completion queue holds; returns the number of completions.

@@ -66,7 +66,6 @@ private:
     std::unique_ptr<ibv_queue> queue;
     std::vector<registered_region> regions;        ///< the user's, sorted by address
     std::unique_ptr<fd_watch> watch;
-    unsigned int unacked_events = 0;
 
     std::mutex mutex;   ///< the batch in flight
     transmit_packet *packets = nullptr;
