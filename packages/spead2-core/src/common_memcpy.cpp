@@ -1,7 +1,7 @@
+#include <cstdint>
 #include <cstring>
 #include <stdexcept>
 #include <spead2/common_memcpy.h>
-#include <cstdint>
 #if defined(__x86_64__)
 #include <immintrin.h>
 #endif
@@ -11,14 +11,14 @@ namespace spead2
 
 #if defined(__x86_64__)
 
-namespace
-{
-
 /* Streaming stores write whole cache lines without first reading them in (no
  * read-for-ownership), so a copy into memory that is not in cache moves a third
  * less data through the memory bus, and does not evict what the reader of the
  * source still needs.  Prefetching the source ahead keeps the loads from stalling
- * the stores. */
+ * the stores.  One loop per vector width: the intrinsics differ. */
+namespace
+{
+
 /// Copy up to the first @a align-byte boundary of @a d (streaming stores must be aligned).
 inline void copy_head(std::uint8_t *&d, const std::uint8_t *&s, std::size_t &n, std::size_t align)
 {
