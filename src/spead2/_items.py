@@ -278,7 +278,10 @@ class Descriptor:
     Raises
     ------
     ValueError
-        if the combination of arguments is invalid (see the spec §1.10).
+        if the combination of arguments is invalid: neither or both of `dtype`
+        and `format`, more than one unknown (``None``) dimension in `shape` (any
+        with `dtype`), a dtype holding objects or of zero size, an `order` other
+        than ``'C'`` or ``'F'``, or ``'F'`` with `format`.
     """
 
     id: int | None
@@ -623,7 +626,7 @@ class Item(Descriptor):
         Parameters
         ----------
         raw_item
-            A :class:`spead2.recv.RawItem` (buffer of unsigned bytes with
+            A :class:`spead2._spead2.recv.RawItem` (buffer of unsigned bytes with
             ``is_immediate`` and ``immediate_value`` attributes).
         new_order
             Byte order for numpy-path values: ``'='`` (native, default),
@@ -732,7 +735,8 @@ class ItemGroup:
         self._by_name: dict[str, Item] = {}
 
     def _add_item(self, item: Item) -> None:
-        """Merge `item` into the group (rules of spec §1.12)."""
+        """Merge `item` into the group: same ID and descriptor keeps the old item (with
+        the new value); otherwise items with the same ID or name are replaced."""
         old_by_id = self._by_id.get(item.id)
         if (
             old_by_id is not None

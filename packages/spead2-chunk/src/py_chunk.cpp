@@ -144,7 +144,7 @@ py::object buffer_getter(const chunk_buffer &buffer)
 void register_chunk(py::module_ &m)
 {
     py::class_<py_chunk>(m, "Chunk", py::dynamic_attr(),
-                         "A chunk of heaps: user buffers that a chunk stream fills (spec 6.2).")
+                         "A chunk of heaps: user buffers that a chunk stream fills.")
         .def(py::init([](std::int64_t chunk_id, std::uint64_t stream_id, py::object present, py::object data,
                          py::object extra) {
                  auto self = std::make_unique<py_chunk>();
@@ -157,29 +157,34 @@ void register_chunk(py::module_ &m)
              }),
              py::kw_only(), py::arg("chunk_id") = -1, py::arg("stream_id") = 0, py::arg("present") = py::none(),
              py::arg("data") = py::none(), py::arg("extra") = py::none())
-        .def_readwrite("chunk_id", &py_chunk::chunk_id)
-        .def_readwrite("stream_id", &py_chunk::stream_id)
+        .def_readwrite("chunk_id", &py_chunk::chunk_id, "The chunk's ID, set by the stream that fills it.")
+        .def_readwrite("stream_id", &py_chunk::stream_id, "StreamConfig.stream_id of the stream that filled it.")
         .def_property("present", [](const py_chunk &c) { return buffer_getter(c.present); },
-                      [](py_chunk &c, py::object obj) { c.present = chunk_buffer(std::move(obj)); })
+                      [](py_chunk &c, py::object obj) { c.present = chunk_buffer(std::move(obj)); },
+                      "One byte per heap (or packet) slot, set to 1 when it arrived; None while in flight.")
         .def_property("data", [](const py_chunk &c) { return buffer_getter(c.data); },
-                      [](py_chunk &c, py::object obj) { c.data = chunk_buffer(std::move(obj)); })
+                      [](py_chunk &c, py::object obj) { c.data = chunk_buffer(std::move(obj)); },
+                      "The buffer that receives heap payloads; None while in flight.")
         .def_property("extra", [](const py_chunk &c) { return buffer_getter(c.extra); },
-                      [](py_chunk &c, py::object obj) { c.extra = chunk_buffer(std::move(obj)); });
+                      [](py_chunk &c, py::object obj) { c.extra = chunk_buffer(std::move(obj)); },
+                      "Optional buffer for per-heap data the place callback writes; None while in flight.");
 
     py::class_<chunk_ring, std::shared_ptr<chunk_ring>>(m, "ChunkRingbuffer", py::dynamic_attr(),
-                                                         "A bounded, thread-safe FIFO of chunks (spec 6.7).")
+                                                         "A bounded, thread-safe FIFO of chunks.")
         .def(py::init([](std::size_t maxsize) {
                  if (maxsize == 0)
                      throw std::invalid_argument("maxsize must be at least 1");
                  return std::make_shared<chunk_ring>(maxsize);
              }),
              py::arg("maxsize"))
-        .def_property_readonly("maxsize", &chunk_ring::capacity)
-        .def_property_readonly("data_fd", &chunk_ring::get_data_fd)
-        .def_property_readonly("space_fd", &chunk_ring::get_space_fd)
-        .def("qsize", &chunk_ring::size)
-        .def("empty", [](const chunk_ring &r) { return r.size() == 0; })
-        .def("full", [](const chunk_ring &r) { return r.size() == r.capacity(); })
+        .def_property_readonly("maxsize", &chunk_ring::capacity, "The most chunks the ring holds.")
+        .def_property_readonly("data_fd", &chunk_ring::get_data_fd,
+                               "File descriptor that is readable while chunks are waiting (for event loops).")
+        .def_property_readonly("space_fd", &chunk_ring::get_space_fd,
+                               "File descriptor that is readable while there is room (for event loops).")
+        .def("qsize", &chunk_ring::size, "Chunks in the ring now.")
+        .def("empty", [](const chunk_ring &r) { return r.size() == 0; }, "Whether the ring holds no chunk.")
+        .def("full", [](const chunk_ring &r) { return r.size() == r.capacity(); }, "Whether the ring has no room.")
         .def("get", [](chunk_ring &r) { return ring_get(r, true); },
              "The next chunk, waiting for one (spead2.Stopped once stopped and drained).")
         .def("get_nowait", [](chunk_ring &r) { return ring_get(r, false); },
@@ -190,7 +195,8 @@ void register_chunk(py::module_ &m)
              py::arg("chunk"), "Add a chunk (spead2.Full if full, spead2.Stopped if stopped).")
         .def("stop", [](chunk_ring &r) { r.stop(); return true; },
              "Stop: puts fail, gets drain what is left then raise spead2.Stopped. Returns True.")
-        .def("add_producer", &chunk_ring::add_producer)
+        .def("add_producer", &chunk_ring::add_producer,
+             "Count one more producer; the ring stops when the last one calls remove_producer.")
         .def("remove_producer", &chunk_ring::remove_producer,
              "One producer is done; the last one stops the ring (returns True if this call did).")
         .def("__iter__", [](py::object self) { return self; })

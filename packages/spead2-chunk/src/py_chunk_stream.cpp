@@ -67,7 +67,7 @@ void py_chunk_stream_config::set_place(py::object obj)
 void register_chunk_stream(py::module_ &m)
 {
     py::class_<py_chunk_stream_config> config(m, "ChunkStreamConfig",
-                                              "How a chunk stream places heaps into chunks (spec 6.3).");
+                                              "How a chunk stream places heaps into chunks.");
     config.attr("DEFAULT_MAX_CHUNKS") = recv::chunk_stream_config::default_max_chunks;
     config
         .def(py::init([](const std::vector<item_pointer_t> &items, std::size_t max_chunks, py::object place,
@@ -83,17 +83,21 @@ void register_chunk_stream(py::module_ &m)
         .def_property("items", [](const py_chunk_stream_config &c) { return c.config.get_items(); },
                       [](py_chunk_stream_config &c, const std::vector<item_pointer_t> &items) {
                           c.config.set_items(items);
-                      })
+                      },
+                      "IDs of the immediate items whose values the place callback gets, in that order.")
         .def_property("max_chunks", [](const py_chunk_stream_config &c) { return c.config.get_max_chunks(); },
-                      [](py_chunk_stream_config &c, std::size_t n) { c.config.set_max_chunks(n); })
+                      [](py_chunk_stream_config &c, std::size_t n) { c.config.set_max_chunks(n); },
+                      "Chunks the stream fills at once (its window).")
         .def_property("place", [](const py_chunk_stream_config &c) { return c.place; },
-                      &py_chunk_stream_config::set_place)
+                      &py_chunk_stream_config::set_place,
+                      "The place callback: a sequence whose first element is a PyCapsule (scipy.LowLevelCallable).")
         .def_property("max_heap_extra",
                       [](const py_chunk_stream_config &c) { return c.config.get_max_heap_extra(); },
-                      [](py_chunk_stream_config &c, std::size_t n) { c.config.set_max_heap_extra(n); })
+                      [](py_chunk_stream_config &c, std::size_t n) { c.config.set_max_heap_extra(n); },
+                      "Bytes of scratch space the place callback gets for chunk.extra.")
         .def_property_readonly("packet_presence_payload_size", [](const py_chunk_stream_config &c) {
             return c.config.get_packet_presence_payload_size();
-        })
+        }, "Payload bytes per packet with packet presence enabled; 0 when heaps are marked.")
         .def("enable_packet_presence", [](py::object self, std::size_t payload_size) {
                  self.cast<py_chunk_stream_config &>().config.enable_packet_presence(payload_size);
                  return self;
@@ -104,7 +108,7 @@ void register_chunk_stream(py::module_ &m)
              }, "Mark whole heaps as present again; returns this config.");
 
     py::class_<recv::chunk_ring_pair, std::shared_ptr<recv::chunk_ring_pair>>(
-        m, "ChunkRingPair", "Base of chunk streams and groups fed and drained by a pair of ChunkRingbuffers (spec 6.8).")
+        m, "ChunkRingPair", "Base of chunk streams and groups fed and drained by a pair of ChunkRingbuffers.")
         .def("add_free_chunk", [](recv::chunk_ring_pair &self, py::object chunk) {
                  std::unique_ptr<recv::chunk> flying = std::make_unique<inflight_chunk>(std::move(chunk));
                  try
@@ -118,11 +122,13 @@ void register_chunk_stream(py::module_ &m)
                  }
              }, py::arg("chunk"),
              "Zero the chunk's present flags and put it in the free ring (spead2.Full if it is full).")
-        .def_property_readonly("data_ringbuffer", &recv::chunk_ring_pair::get_data_ringbuffer)
-        .def_property_readonly("free_ringbuffer", &recv::chunk_ring_pair::get_free_ringbuffer);
+        .def_property_readonly("data_ringbuffer", &recv::chunk_ring_pair::get_data_ringbuffer,
+                               "The ring that ready chunks are put on (the object given).")
+        .def_property_readonly("free_ringbuffer", &recv::chunk_ring_pair::get_free_ringbuffer,
+                               "The ring that empty chunks are taken from (the object given).");
 
     py::class_<recv::chunk_ring_stream, recv::chunk_ring_pair, recv::stream, std::shared_ptr<recv::chunk_ring_stream>>(
-        m, "ChunkRingStream", "A chunk stream on a pair of rings (spec 6.9).")
+        m, "ChunkRingStream", "A chunk stream on a pair of rings.")
         .def(py::init([](std::shared_ptr<thread_pool> pool, const recv::stream_config &config,
                          const py_chunk_stream_config &chunk_config, std::shared_ptr<chunk_ring> data_ring,
                          std::shared_ptr<chunk_ring> free_ring) {

@@ -49,7 +49,7 @@ py::object getitem(py::object self, py::object index)
 void register_chunk_stream_group(py::module_ &m)
 {
     py::class_<chunk_stream_group_config> config(
-        m, "ChunkStreamGroupConfig", "Window size and eviction policy of a chunk stream group (spec 6.10).");
+        m, "ChunkStreamGroupConfig", "Window size and eviction policy of a chunk stream group.");
     py::native_enum<chunk_stream_group_config::eviction_mode>(config, "EvictionMode", "enum.Enum",
                                                                "What the group does with a member that lags.")
         .value("LOSSY", chunk_stream_group_config::eviction_mode::LOSSY)
@@ -65,17 +65,19 @@ void register_chunk_stream_group(py::module_ &m)
              py::kw_only(), py::arg("max_chunks") = chunk_stream_group_config::default_max_chunks,
              py::arg("eviction_mode") = chunk_stream_group_config::eviction_mode::LOSSY)
         .def_property("max_chunks", &chunk_stream_group_config::get_max_chunks,
-                      [](chunk_stream_group_config &c, std::size_t n) { c.set_max_chunks(n); })
+                      [](chunk_stream_group_config &c, std::size_t n) { c.set_max_chunks(n); },
+                      "Chunks the group fills at once (its window).")
         .def_property("eviction_mode", &chunk_stream_group_config::get_eviction_mode,
                       [](chunk_stream_group_config &c, chunk_stream_group_config::eviction_mode mode) {
                           c.set_eviction_mode(mode);
-                      });
+                      },
+                      "What happens to a member still working on the oldest chunk: LOSSY or LOSSLESS.");
 
     py::class_<chunk_stream_group_member, recv::stream, std::shared_ptr<chunk_stream_group_member>>(
-        m, "ChunkStreamGroupMember", "A stream of a chunk stream group; stop() stops the whole group (spec 6.11).");
+        m, "ChunkStreamGroupMember", "A stream of a chunk stream group; stop() stops the whole group.");
 
     py::class_<chunk_stream_ring_group, recv::chunk_ring_pair, std::shared_ptr<chunk_stream_ring_group>>(
-        m, "ChunkStreamRingGroup", "Chunk streams filling one sequence of chunks together (spec 6.11).")
+        m, "ChunkStreamRingGroup", "Chunk streams filling one sequence of chunks together.")
         .def(py::init([](const chunk_stream_group_config &config, std::shared_ptr<chunk_ring> data_ring,
                          std::shared_ptr<chunk_ring> free_ring) {
                  return stop_at_shutdown(
@@ -88,7 +90,7 @@ void register_chunk_stream_group(py::module_ &m)
             chunk_stream_group_config c;
             c.set_max_chunks(g.get_config().get_max_chunks()).set_eviction_mode(g.get_config().get_eviction_mode());
             return c;
-        })
+        }, "A copy of the group's configuration.")
         .def("emplace_back",
              [](std::shared_ptr<chunk_stream_ring_group> g, std::shared_ptr<thread_pool> pool,
                 const recv::stream_config &config, const py_chunk_stream_config &chunk_config) {

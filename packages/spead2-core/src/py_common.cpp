@@ -76,10 +76,12 @@ void register_common(py::module_ &m)
         .def(py::init<>())
         .def(py::self == py::self)
         .def(py::self != py::self)
-        .def_property_readonly("version", &flavour::get_version)
-        .def_property_readonly("item_pointer_bits", &flavour::get_item_pointer_bits)
-        .def_property_readonly("heap_address_bits", &flavour::get_heap_address_bits)
-        .def_property_readonly("bug_compat", &flavour::get_bug_compat);
+        .def_property_readonly("version", &flavour::get_version, "SPEAD version (always 4).")
+        .def_property_readonly("item_pointer_bits", &flavour::get_item_pointer_bits, "Bits in an item pointer (always 64).")
+        .def_property_readonly("heap_address_bits", &flavour::get_heap_address_bits,
+                               "Bits of an item pointer that hold an address or immediate value; the rest, less the\n"
+                               "immediate flag, hold the item ID.")
+        .def_property_readonly("bug_compat", &flavour::get_bug_compat, "Bug-compatibility flags (spead2.BUG_COMPAT_*).");
 
     py::class_<thread_pool, std::shared_ptr<thread_pool>>(m, "ThreadPool",
                                                           "Native worker threads that run network I/O and protocol processing.")
@@ -89,8 +91,9 @@ void register_common(py::module_ &m)
                  return stop_at_shutdown(make_gil_released_shared<thread_pool>(threads, affinity));
              }),
              py::arg("threads"), py::arg("affinity"))
-        .def("stop", [](thread_pool &p) { without_gil([&p] { p.stop(); }); })
-        .def_static("set_affinity", &thread_pool::set_affinity);
+        .def("stop", [](thread_pool &p) { without_gil([&p] { p.stop(); }); },
+             "Stop the worker threads, abandoning pending work; the streams using the pool stop working.")
+        .def_static("set_affinity", &thread_pool::set_affinity, "Pin the calling thread to a CPU core.");
 
     py::class_<memory_allocator, std::shared_ptr<memory_allocator>>(m, "MemoryAllocator",
                                                                     "The default allocator for received heap payloads.")
@@ -116,7 +119,8 @@ void register_common(py::module_ &m)
              }),
              py::arg("thread_pool").none(false), py::arg("lower"), py::arg("upper"), py::arg("max_free"),
              py::arg("initial"), py::arg("low_water"), py::arg("allocator") = nullptr)
-        .def_property("warn_on_empty", &memory_pool::get_warn_on_empty, &memory_pool::set_warn_on_empty);
+        .def_property("warn_on_empty", &memory_pool::get_warn_on_empty, &memory_pool::set_warn_on_empty,
+                      "Whether to log a warning when the pool is empty and a block must be allocated.");
 
     py::class_<inproc_queue, std::shared_ptr<inproc_queue>>(
         m, "InprocQueue", "An unbounded, thread-safe, lossless in-process packet queue.")

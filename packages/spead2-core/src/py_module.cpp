@@ -151,9 +151,12 @@ PYBIND11_MODULE(_core, m)
     m.attr("__name__") = "spead2._spead2";
     m.doc() = "spead2 native core";
 
-    py::register_exception<spead2::ringbuffer_stopped>(m, "Stopped", PyExc_Exception);
-    py::register_exception<spead2::ringbuffer_empty>(m, "Empty", PyExc_Exception);
-    py::register_exception<spead2::ringbuffer_full>(m, "Full", PyExc_Exception);
+    py::register_exception<spead2::ringbuffer_stopped>(m, "Stopped", PyExc_Exception).attr("__doc__") =
+        "The stream or ring buffer has stopped: nothing more will come (or may be put).";
+    py::register_exception<spead2::ringbuffer_empty>(m, "Empty", PyExc_Exception).attr("__doc__") =
+        "Nothing is ready yet (from a call that does not wait, such as get_nowait).";
+    py::register_exception<spead2::ringbuffer_full>(m, "Full", PyExc_Exception).attr("__doc__") =
+        "There is no room (from a call that does not wait, such as add_free_chunk on a full free ring).";
     py::register_exception_translator([](std::exception_ptr p) {
         try
         {

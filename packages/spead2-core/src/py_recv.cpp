@@ -1,3 +1,4 @@
+#include <tuple>
 #include <pybind11/native_enum.h>
 #include <pybind11/stl.h>
 #include <spead2/common_memcpy.h>
@@ -60,9 +61,10 @@ void register_stats(py::module_ &m)
     stat_config
         .def(py::init<std::string, stream_stat_config::mode>(), py::arg("name"),
              py::arg("mode") = stream_stat_config::mode::COUNTER)
-        .def_property_readonly("name", &stream_stat_config::get_name)
-        .def_property_readonly("mode", &stream_stat_config::get_mode)
-        .def("combine", &stream_stat_config::combine)
+        .def_property_readonly("name", &stream_stat_config::get_name, "The statistic's name.")
+        .def_property_readonly("mode", &stream_stat_config::get_mode,
+                               "How values combine: COUNTER adds them, MAXIMUM keeps the larger.")
+        .def("combine", &stream_stat_config::combine, "Combine two values of this statistic according to its mode.")
         .def("__eq__", [](const stream_stat_config &a, const stream_stat_config &b) { return a == b; }, py::is_operator())
         .def("__ne__", [](const stream_stat_config &a, const stream_stat_config &b) { return a != b; }, py::is_operator());
 
@@ -131,39 +133,48 @@ void register_stats(py::module_ &m)
             {
                 return default_;
             }
-        }, py::arg("name"), py::arg("default") = py::none(), py::pos_only())
+        }, py::arg("name"), py::arg("default") = py::none(), py::pos_only(),
+        "The statistic called name (extension statistics too), or default if there is none.")
         .def("__len__", &stream_stats::size)
         .def("__iter__", [names](const stream_stats &s) { return py::iter(names(s)); })
-        .def("keys", [names](const stream_stats &s) { return py::iter(names(s)); })
-        .def("values", [values](const stream_stats &s) { return py::iter(values(s)); })
+        .def("keys", [names](const stream_stats &s) { return py::iter(names(s)); },
+             "Names of the statistics of the indexed layout, in index order.")
+        .def("values", [values](const stream_stats &s) { return py::iter(values(s)); },
+             "Values of the statistics of the indexed layout, in index order.")
         .def("items", [names, values](const stream_stats &s) {
             py::list out;
             py::list n = names(s), v = values(s);
             for (std::size_t i = 0; i < s.size(); i++)
                 out.append(py::make_tuple(n[i], v[i]));
             return py::iter(out);
-        })
+        }, "(name, value) pairs of the statistics of the indexed layout, in index order.")
         .def("__add__", [](const stream_stats &a, const stream_stats &b) {
             stream_stats out = a;
             out += b;
             return out;
         })
         .def("__iadd__", [](stream_stats &a, const stream_stats &b) -> stream_stats & { return a += b; })
-        .def_property_readonly("config", [](const stream_stats &s) { return s.get_config(); });
+        .def_property_readonly("config", [](const stream_stats &s) { return s.get_config(); },
+                               "Name and mode of each statistic of the indexed layout, in index order.");
 
     py::module_ indices = public_submodule(m, "stream_stat_indices", "spead2._spead2.recv.stream_stat_indices");
-    static const std::pair<const char *, std::size_t> core_stats[] = {
-        {"heaps", stream_stat_indices::HEAPS},
-        {"incomplete_heaps_evicted", stream_stat_indices::INCOMPLETE_HEAPS_EVICTED},
-        {"incomplete_heaps_flushed", stream_stat_indices::INCOMPLETE_HEAPS_FLUSHED},
-        {"packets", stream_stat_indices::PACKETS},
-        {"batches", stream_stat_indices::BATCHES},
-        {"max_batch", stream_stat_indices::MAX_BATCH},
-        {"single_packet_heaps", stream_stat_indices::SINGLE_PACKET_HEAPS},
-        {"search_dist", stream_stat_indices::SEARCH_DIST},
-        {"worker_blocked", stream_stat_indices::WORKER_BLOCKED},
+    static const std::tuple<const char *, std::size_t, const char *> core_stats[] = {
+        {"heaps", stream_stat_indices::HEAPS, "Heaps received, complete or not (incomplete ones included)."},
+        {"incomplete_heaps_evicted", stream_stat_indices::INCOMPLETE_HEAPS_EVICTED,
+         "Incomplete heaps evicted to make room for newer ones: packets were lost."},
+        {"incomplete_heaps_flushed", stream_stat_indices::INCOMPLETE_HEAPS_FLUSHED,
+         "Incomplete heaps flushed when the stream stopped."},
+        {"packets", stream_stat_indices::PACKETS, "Packets received (including those refused)."},
+        {"batches", stream_stat_indices::BATCHES, "Batches of packets the readers handed to the stream."},
+        {"max_batch", stream_stat_indices::MAX_BATCH, "Packets in the largest batch."},
+        {"single_packet_heaps", stream_stat_indices::SINGLE_PACKET_HEAPS,
+         "Heaps that arrived in one packet (handed on without being assembled)."},
+        {"search_dist", stream_stat_indices::SEARCH_DIST,
+         "Live heaps looked at to find the heap of each packet, in total."},
+        {"worker_blocked", stream_stat_indices::WORKER_BLOCKED,
+         "Times a reader had to wait for room in the ring buffer."},
     };
-    for (const auto &[name, index] : core_stats)
+    for (const auto &[name, index, doc] : core_stats)
     {
         std::string upper(name);
         for (char &c : upper)
@@ -172,7 +183,7 @@ void register_stats(py::module_ &m)
         std::size_t i = index;
         stats.def_property(
             name, [i](const stream_stats &s) { return s[i]; },
-            [i](stream_stats &s, std::uint64_t value) { s[i] = value; });
+            [i](stream_stats &s, std::uint64_t value) { s[i] = value; }, doc);
     }
 }
 
@@ -180,9 +191,12 @@ void register_configs(py::module_ &m)
 {
     py::class_<stream_config>(m, "StreamConfig", "Receive stream configuration (keyword-only constructor).")
         .def(py::init<>())
-        .def_property("max_heaps", &stream_config::get_max_heaps, &stream_config::set_max_heaps)
-        .def_property("substreams", &stream_config::get_substreams, &stream_config::set_substreams)
-        .def_property("bug_compat", &stream_config::get_bug_compat, &stream_config::set_bug_compat)
+        .def_property("max_heaps", &stream_config::get_max_heaps, &stream_config::set_max_heaps,
+                      "Heaps assembled at once per substream; a packet of a new heap evicts the oldest.")
+        .def_property("substreams", &stream_config::get_substreams, &stream_config::set_substreams,
+                      "Heaps are split between this many sets of max_heaps slots, by heap cnt.")
+        .def_property("bug_compat", &stream_config::get_bug_compat, &stream_config::set_bug_compat,
+                      "Bug-compatibility flags of the sender's flavour (spead2.BUG_COMPAT_*).")
         .def_property(
             "memcpy",
             [](const stream_config &c) {
@@ -195,7 +209,8 @@ void register_configs(py::module_ &m)
                 if (id != int(memcpy_function_id::STD) && id != int(memcpy_function_id::NONTEMPORAL))
                     throw std::invalid_argument("Unknown memcpy function");
                 c.set_memcpy(memcpy_function_id(id));
-            })
+            },
+            "How payload is copied: spead2.MEMCPY_STD or spead2.MEMCPY_NONTEMPORAL.")
         .def_property(
             "memory_allocator", &stream_config::get_memory_allocator,
             [](stream_config &c, py::object allocator) {
@@ -203,62 +218,83 @@ void register_configs(py::module_ &m)
                 if (!py::isinstance<memory_allocator>(allocator))
                     throw py::type_error("memory_allocator must be a spead2.MemoryAllocator");
                 c.set_memory_allocator(allocator.cast<std::shared_ptr<memory_allocator>>());
-            })
-        .def_property("stop_on_stop_item", &stream_config::get_stop_on_stop_item, &stream_config::set_stop_on_stop_item)
-        .def_property("allow_unsized_heaps", &stream_config::get_allow_unsized_heaps, &stream_config::set_allow_unsized_heaps)
-        .def_property("allow_out_of_order", &stream_config::get_allow_out_of_order, &stream_config::set_allow_out_of_order)
-        .def_property("stream_id", &stream_config::get_stream_id, &stream_config::set_stream_id)
-        .def_property("explicit_start", &stream_config::get_explicit_start, &stream_config::set_explicit_start)
-        .def_property_readonly("stats", &stream_config::get_stats)
+            },
+            "Where heap payloads are allocated (a spead2.MemoryAllocator, such as a MemoryPool).")
+        .def_property("stop_on_stop_item", &stream_config::get_stop_on_stop_item, &stream_config::set_stop_on_stop_item,
+                      "Whether a stop item ends the stream (otherwise its heap is delivered like any other).")
+        .def_property("allow_unsized_heaps", &stream_config::get_allow_unsized_heaps,
+                      &stream_config::set_allow_unsized_heaps,
+                      "Whether heaps without HEAP_LENGTH are accepted (else their packets are refused).")
+        .def_property("allow_out_of_order", &stream_config::get_allow_out_of_order,
+                      &stream_config::set_allow_out_of_order,
+                      "Whether a heap's packets may arrive in any order (else one out of order is refused).")
+        .def_property("stream_id", &stream_config::get_stream_id, &stream_config::set_stream_id,
+                      "A number of your choice identifying the stream (chunk streams copy it into chunks).")
+        .def_property("explicit_start", &stream_config::get_explicit_start, &stream_config::set_explicit_start,
+                      "Whether readers wait for start() before they deliver packets.")
+        .def_property_readonly("stats", &stream_config::get_stats,
+                               "Name and mode of each statistic of the indexed layout: the core ones, then custom ones.")
         .def("add_stat", &stream_config::add_stat, py::arg("name"),
-             py::arg("mode") = stream_stat_config::mode::COUNTER)
+             py::arg("mode") = stream_stat_config::mode::COUNTER,
+             "Add a custom statistic; returns its index in the stream's statistics.")
         .def("get_stat_index", [](const stream_config &c, const std::string &name) {
             // Indices are those of the 4.x layout; extension statistics have none here.
             std::size_t index = c.get_stat_index(name);
             if (index >= c.get_stats().size())
                 throw std::out_of_range(name + " is not a known statistic name");
             return index;
-        }, py::arg("name"))
-        .def("next_stat_index", &stream_config::next_stat_index)
+        }, py::arg("name"), "The index of the statistic called name in the indexed layout.")
+        .def("next_stat_index", &stream_config::next_stat_index, "The index that add_stat would give next.")
         .def_property_readonly_static("DEFAULT_MAX_HEAPS", [](py::object) { return stream_config::default_max_heaps; });
 
     py::class_<ring_stream_config>(m, "RingStreamConfig", "Ring buffer configuration of recv.Stream (keyword-only constructor).")
         .def(py::init<>())
-        .def_property("heaps", &ring_stream_config::get_heaps, &ring_stream_config::set_heaps)
+        .def_property("heaps", &ring_stream_config::get_heaps, &ring_stream_config::set_heaps,
+                      "Capacity of the ring buffer, in heaps.")
         .def_property("contiguous_only", &ring_stream_config::get_contiguous_only,
-                      &ring_stream_config::set_contiguous_only)
+                      &ring_stream_config::set_contiguous_only,
+                      "Whether only complete heaps are delivered (else IncompleteHeap objects too).")
         .def_property("incomplete_keep_payload_ranges", &ring_stream_config::get_incomplete_keep_payload_ranges,
-                      &ring_stream_config::set_incomplete_keep_payload_ranges)
+                      &ring_stream_config::set_incomplete_keep_payload_ranges,
+                      "Whether an IncompleteHeap lists the payload ranges that arrived (payload_ranges).")
         .def_property_readonly_static("DEFAULT_HEAPS", [](py::object) { return ring_stream_config::default_heaps; });
 }
 
 void register_heaps(py::module_ &m)
 {
     py::class_<py_raw_item>(m, "RawItem", py::buffer_protocol(), "An item of a received heap; exposes its bytes.")
-        .def_property_readonly("id", [](const py_raw_item &r) { return r.it->id; })
-        .def_property_readonly("is_immediate", [](const py_raw_item &r) { return r.it->is_immediate; })
-        .def_property_readonly("immediate_value", [](const py_raw_item &r) { return r.it->immediate_value; })
+        .def_property_readonly("id", [](const py_raw_item &r) { return r.it->id; }, "The item ID.")
+        .def_property_readonly("is_immediate", [](const py_raw_item &r) { return r.it->is_immediate; },
+                               "Whether the value was carried in the item pointer.")
+        .def_property_readonly("immediate_value", [](const py_raw_item &r) { return r.it->immediate_value; },
+                               "The value of an immediate item, as an integer.")
         .def_buffer([](py_raw_item &r) {
             return py::buffer_info(const_cast<std::uint8_t *>(r.it->data()), 1, py::format_descriptor<std::uint8_t>::format(), 1,
                                    {py::ssize_t(r.it->length)}, {py::ssize_t(1)}, false);
         });
 
     py::class_<heap_base, std::shared_ptr<heap_base>>(m, "HeapBase", "Common part of received heaps.")
-        .def_property_readonly("cnt", &heap_base::get_cnt)
-        .def_property_readonly("flavour", [](const heap_base &h) { return flavour(h.get_flavour()); })
+        .def_property_readonly("cnt", &heap_base::get_cnt, "The heap cnt: the heap's number in the stream.")
+        .def_property_readonly("flavour", [](const heap_base &h) { return flavour(h.get_flavour()); },
+                               "The flavour the heap was received with.")
         .def("get_items", [](const std::shared_ptr<heap_base> &h) { return heap_items(h); },
              "The heap's items (not descriptors), addressed by address then immediates by value.")
-        .def("is_start_of_stream", &heap_base::is_start_of_stream)
-        .def("is_end_of_stream", &heap_base::is_end_of_stream);
+        .def("is_start_of_stream", &heap_base::is_start_of_stream, "Whether the heap holds a stream-start control item.")
+        .def("is_end_of_stream", &heap_base::is_end_of_stream, "Whether the heap holds a stream-stop control item.");
 
     py::class_<heap, heap_base, std::shared_ptr<heap>>(m, "Heap", "A heap all of whose payload arrived.")
-        .def("get_descriptors", &heap::get_descriptors);
+        .def("get_descriptors", &heap::get_descriptors,
+             "The descriptors the heap carries, undecoded (spead2._spead2.RawDescriptor objects).");
 
     py::class_<incomplete_heap, heap_base, std::shared_ptr<incomplete_heap>>(
         m, "IncompleteHeap", "A heap handed on before all its payload arrived; carries only immediates.")
-        .def_property_readonly("heap_length", &incomplete_heap::get_heap_length)
-        .def_property_readonly("received_length", &incomplete_heap::get_received_length)
-        .def_property_readonly("payload_ranges", &incomplete_heap::get_payload_ranges);
+        .def_property_readonly("heap_length", &incomplete_heap::get_heap_length,
+                               "Payload length from HEAP_LENGTH, or -1 if the packets that arrived did not say.")
+        .def_property_readonly("received_length", &incomplete_heap::get_received_length,
+                               "Bytes of payload that arrived.")
+        .def_property_readonly("payload_ranges", &incomplete_heap::get_payload_ranges,
+                               "(start, end) byte ranges of the payload that arrived; empty unless\n"
+                               "RingStreamConfig.incomplete_keep_payload_ranges is set.");
 }
 
 /* Configuration getters return copies (pybind11 would otherwise hand out references
@@ -266,10 +302,12 @@ void register_heaps(py::module_ &m)
 void register_streams(py::module_ &m)
 {
     py::class_<stream, std::shared_ptr<stream>>(m, "_Stream", "Base of receive streams: readers, statistics, stop.")
-        .def_property_readonly("stats", &stream::get_stats)
-        .def_property_readonly("config", [](const stream &s) { return stream_config(s.get_config()); })
-        .def("start", &stream::start)
-        .def("stop", [](stream &s) { without_gil([&s] { s.stop(); }); })
+        .def_property_readonly("stats", &stream::get_stats, "A snapshot of the stream's statistics.")
+        .def_property_readonly("config", [](const stream &s) { return stream_config(s.get_config()); },
+                               "A copy of the stream's configuration.")
+        .def("start", &stream::start, "Start the readers of a stream made with explicit_start.")
+        .def("stop", [](stream &s) { without_gil([&s] { s.stop(); }); },
+             "Stop the stream: the readers stop and the heaps being assembled are flushed.")
         .def_property_readonly_static("DEFAULT_UDP_MAX_SIZE", [](py::object) { return 9200; })
         .def_property_readonly_static("DEFAULT_UDP_BUFFER_SIZE", [](py::object) { return 8388608; })
         .def_property_readonly_static("DEFAULT_TCP_MAX_SIZE", [](py::object) { return 65536; })
@@ -278,8 +316,8 @@ void register_streams(py::module_ &m)
     py::class_<ring_stream, stream, std::shared_ptr<ring_stream>> ring(
         m, "Stream", "A receive stream that delivers heaps through a ring buffer.");
     py::class_<ring_stream::ringbuffer_type>(ring, "Ringbuffer", "Live view of a stream's ring buffer.")
-        .def("size", &ring_stream::ringbuffer_type::size)
-        .def("capacity", &ring_stream::ringbuffer_type::capacity);
+        .def("size", &ring_stream::ringbuffer_type::size, "Heaps waiting in the ring buffer.")
+        .def("capacity", &ring_stream::ringbuffer_type::capacity, "The most heaps the ring buffer holds.");
     ring.def(py::init([](std::shared_ptr<thread_pool> pool, const stream_config &config,
                          const ring_stream_config &ring_config) {
                  return stop_at_shutdown(make_gil_released_shared<ring_stream>(std::move(pool), config, ring_config));
@@ -292,9 +330,12 @@ void register_streams(py::module_ &m)
              "The next heap if one is ready; raises spead2.Empty or spead2.Stopped.")
         .def("__iter__", [](py::object self) { return self; })
         .def("__next__", [](ring_stream &s) { return stop_iteration_at_stop([&s] { return pop_heap(s, true); }); })
-        .def_property_readonly("fd", [](ring_stream &s) { return s.get_ringbuffer().get_data_fd(); })
-        .def_property_readonly("ringbuffer", &ring_stream::get_ringbuffer, py::return_value_policy::reference_internal)
-        .def_property_readonly("ring_config", [](const ring_stream &s) { return ring_stream_config(s.get_ring_config()); });
+        .def_property_readonly("fd", [](ring_stream &s) { return s.get_ringbuffer().get_data_fd(); },
+                               "File descriptor that is readable while heaps are waiting (for event loops).")
+        .def_property_readonly("ringbuffer", &ring_stream::get_ringbuffer, py::return_value_policy::reference_internal,
+                               "A live view of the ring buffer.")
+        .def_property_readonly("ring_config", [](const ring_stream &s) { return ring_stream_config(s.get_ring_config()); },
+                               "A copy of the ring buffer's configuration.");
 
     m.def("_add_buffer_reader", [](py::object stream_obj, py::object buffer) {
         buffer_view view = request_contiguous_buffer(buffer);

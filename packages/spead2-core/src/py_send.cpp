@@ -233,7 +233,7 @@ void define_inproc_stream(Class &cls)
             for (const auto &q : s.get_queues())
                 out.append(py::cast(q));
             return out;
-        });
+        }, "The queues, one per substream.");
 }
 
 void register_config(py::module_ &m)
@@ -251,13 +251,19 @@ void register_config(py::module_ &m)
     using config = send::stream_config;
     py::class_<config>(m, "StreamConfig", "Configuration shared by all send streams (keyword-only constructor).")
         .def(py::init<>())
-        .def_property("max_packet_size", &config::get_max_packet_size, &config::set_max_packet_size)
-        .def_property("rate", &config::get_rate, &config::set_rate)
-        .def_property("burst_size", &config::get_burst_size, &config::set_burst_size)
-        .def_property("max_heaps", &config::get_max_heaps, &config::set_max_heaps)
-        .def_property("burst_rate_ratio", &config::get_burst_rate_ratio, &config::set_burst_rate_ratio)
-        .def_property("rate_method", &config::get_rate_method, &config::set_rate_method)
-        .def_property_readonly("burst_rate", &config::get_burst_rate)
+        .def_property("max_packet_size", &config::get_max_packet_size, &config::set_max_packet_size,
+                      "Largest packet, in bytes: SPEAD header, item pointers and payload (not UDP/IP headers).")
+        .def_property("rate", &config::get_rate, &config::set_rate,
+                      "Transmission rate in bytes per second, packet headers included; 0 sends as fast as possible.")
+        .def_property("burst_size", &config::get_burst_size, &config::set_burst_size,
+                      "Bytes that may be sent back to back before the rate limit applies.")
+        .def_property("max_heaps", &config::get_max_heaps, &config::set_max_heaps,
+                      "Heaps that may be queued or in flight at once; more fail with EAGAIN.")
+        .def_property("burst_rate_ratio", &config::get_burst_rate_ratio, &config::set_burst_rate_ratio,
+                      "How much faster than rate a stream that fell behind may catch up (at least 1).")
+        .def_property("rate_method", &config::get_rate_method, &config::set_rate_method,
+                      "Who paces the rate: the stream (SW), the transport (HW) or either (AUTO).")
+        .def_property_readonly("burst_rate", &config::get_burst_rate, "rate times burst_rate_ratio.")
         .def_property_readonly_static("DEFAULT_MAX_PACKET_SIZE", [](py::object) { return config::default_max_packet_size; })
         .def_property_readonly_static("DEFAULT_MAX_HEAPS", [](py::object) { return config::default_max_heaps; })
         .def_property_readonly_static("DEFAULT_BURST_SIZE", [](py::object) { return config::default_burst_size; })
@@ -269,10 +275,12 @@ void register_heap(py::module_ &m)
 {
     py::class_<py_heap>(m, "Heap", "A heap prepared for sending; item values are referenced, not copied.")
         .def(py::init<const flavour &>(), py::arg("flavour") = flavour())
-        .def_property_readonly("flavour", [](const py_heap &h) { return h.h.get_flavour(); })
+        .def_property_readonly("flavour", [](const py_heap &h) { return h.h.get_flavour(); }, "The heap's flavour.")
         .def_property(
             "repeat_pointers", [](const py_heap &h) { return h.h.get_repeat_pointers(); },
-            [](py_heap &h, bool repeat) { h.h.set_repeat_pointers(repeat); })
+            [](py_heap &h, bool repeat) { h.h.set_repeat_pointers(repeat); },
+            "Whether every packet repeats the heap's immediate item pointers (a receiver then sees them\n"
+            "in whichever packet arrives first).")
         .def(
             "add_item",
             [](py_heap &h, py::object item) {
@@ -318,10 +326,10 @@ void register_heap(py::module_ &m)
              }),
              py::arg("heap"), py::kw_only(), py::arg("cnt") = -1, py::arg("substream_index") = 0,
              py::arg("rate") = -1.0)
-        .def_property_readonly("heap", [](const py_heap_reference &r) { return r.heap; })
-        .def_readwrite("cnt", &py_heap_reference::cnt)
-        .def_readwrite("substream_index", &py_heap_reference::substream_index)
-        .def_readwrite("rate", &py_heap_reference::rate);
+        .def_property_readonly("heap", [](const py_heap_reference &r) { return r.heap; }, "The heap.")
+        .def_readwrite("cnt", &py_heap_reference::cnt, "Heap cnt to send it with; -1 takes the stream's next.")
+        .def_readwrite("substream_index", &py_heap_reference::substream_index, "Substream to send it to.")
+        .def_readwrite("rate", &py_heap_reference::rate, "Rate for this heap in bytes per second; -1 uses the stream's.");
 
     py::class_<py_heap_reference_list>(m, "HeapReferenceList",
                                        "An immutable, pre-converted list of HeapReference for send_heaps.")
@@ -350,8 +358,10 @@ void register_send(py::module_ &parent)
     register_heap(m);
 
     py::class_<send::stream, std::shared_ptr<send::stream>>(m, "Stream", "Base class of all send streams.")
-        .def("set_cnt_sequence", &send::stream::set_cnt_sequence, py::arg("next"), py::arg("step"))
-        .def_property_readonly("num_substreams", &send::stream::get_num_substreams);
+        .def("set_cnt_sequence", &send::stream::set_cnt_sequence, py::arg("next"), py::arg("step"),
+             "Give heaps sent with cnt=-1 the cnts next, next + step, next + 2 * step, ...")
+        .def_property_readonly("num_substreams", &send::stream::get_num_substreams,
+                               "Number of substreams (endpoints or queues).");
 
     py::class_<py_bytes_stream, send::stream, std::shared_ptr<py_bytes_stream>> bytes_stream(
         m, "BytesStream", "Appends every packet to an in-memory buffer; getvalue() returns the bytes.");

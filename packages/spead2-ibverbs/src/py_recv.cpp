@@ -40,22 +40,29 @@ void register_recv(py::module_ &m)
              py::arg("max_size") = udp_ibv_config::default_max_size, py::arg("comp_vector") = 0,
              py::arg("max_poll") = udp_ibv_config::default_max_poll)
         .def_property("endpoints", &udp_ibv_config::get_endpoints,
-                      [](udp_ibv_config &c, endpoint_list e) { c.set_endpoints(std::move(e)); })
+                      [](udp_ibv_config &c, endpoint_list e) { c.set_endpoints(std::move(e)); },
+                      "(address, port) pairs to receive: multicast groups, or the interface's own address (a copy).")
         .def_property("interface_address", &udp_ibv_config::get_interface_address,
-                      [](udp_ibv_config &c, std::string a) { c.set_interface_address(std::move(a)); })
+                      [](udp_ibv_config &c, std::string a) { c.set_interface_address(std::move(a)); },
+                      "IPv4 address of the interface of the RDMA NIC.")
         .def_property("buffer_size", &udp_ibv_config::get_buffer_size,
-                      [](udp_ibv_config &c, std::size_t n) { c.set_buffer_size(n); })
+                      [](udp_ibv_config &c, std::size_t n) { c.set_buffer_size(n); },
+                      "Bytes of receive buffers (0 restores the default).")
         .def_property("max_size", &udp_ibv_config::get_max_size,
-                      [](udp_ibv_config &c, std::size_t n) { c.set_max_size(n); })
+                      [](udp_ibv_config &c, std::size_t n) { c.set_max_size(n); },
+                      "Largest UDP payload accepted, in bytes.")
         .def_property("comp_vector", &udp_ibv_config::get_comp_vector,
-                      [](udp_ibv_config &c, int n) { c.set_comp_vector(n); })
+                      [](udp_ibv_config &c, int n) { c.set_comp_vector(n); },
+                      "Completion vector for completion events; negative polls instead.")
         .def_property("max_poll", &udp_ibv_config::get_max_poll,
-                      [](udp_ibv_config &c, int n) { c.set_max_poll(n); });
+                      [](udp_ibv_config &c, int n) { c.set_max_poll(n); },
+                      "Polls per turn when busy polling (at least 1).");
 
     recv.def("add_udp_ibv_reader", [](recv::stream &s, const udp_ibv_config &config) {
         // Opening the device and registering memory can take a while: not with the GIL.
         without_gil([&] { s.emplace_reader<recv::udp_ibv_reader>(config); });
-    }, py::arg("stream"), py::arg("config"));
+    }, py::arg("stream"), py::arg("config"),
+       "Add an ibverbs reader receiving the endpoints of config (a spead2.recv.UdpIbvConfig).");
 }
 
 } // namespace spead2::python

@@ -109,19 +109,25 @@ void register_send(py::module_ &m)
              py::arg("comp_vector") = 0, py::arg("max_poll") = send::udp_ibv_config::default_max_poll,
              py::arg("memory_regions") = py::list())
         .def_property("endpoints", [](const py_udp_ibv_config &c) { return c.config.get_endpoints(); },
-                      [](py_udp_ibv_config &c, endpoint_list e) { c.config.set_endpoints(std::move(e)); })
+                      [](py_udp_ibv_config &c, endpoint_list e) { c.config.set_endpoints(std::move(e)); },
+                      "(group, port) pairs to send to, IPv4 multicast, one per substream (a copy).")
         .def_property("interface_address", [](const py_udp_ibv_config &c) { return c.config.get_interface_address(); },
-                      [](py_udp_ibv_config &c, std::string a) { c.config.set_interface_address(std::move(a)); })
+                      [](py_udp_ibv_config &c, std::string a) { c.config.set_interface_address(std::move(a)); },
+                      "IPv4 address of the interface of the RDMA NIC.")
         .def_property("buffer_size", [](const py_udp_ibv_config &c) { return c.config.get_buffer_size(); },
-                      [](py_udp_ibv_config &c, std::size_t n) { c.config.set_buffer_size(n); })
+                      [](py_udp_ibv_config &c, std::size_t n) { c.config.set_buffer_size(n); },
+                      "Bytes of frame buffers (0 restores the default).")
         .def_property("ttl", [](const py_udp_ibv_config &c) { return c.config.get_ttl(); },
-                      [](py_udp_ibv_config &c, std::uint8_t n) { c.config.set_ttl(n); })
+                      [](py_udp_ibv_config &c, std::uint8_t n) { c.config.set_ttl(n); }, "IPv4 TTL of the frames.")
         .def_property("comp_vector", [](const py_udp_ibv_config &c) { return c.config.get_comp_vector(); },
-                      [](py_udp_ibv_config &c, int n) { c.config.set_comp_vector(n); })
+                      [](py_udp_ibv_config &c, int n) { c.config.set_comp_vector(n); },
+                      "Completion vector for completion events; negative polls instead.")
         .def_property("max_poll", [](const py_udp_ibv_config &c) { return c.config.get_max_poll(); },
-                      [](py_udp_ibv_config &c, int n) { c.config.set_max_poll(n); })
+                      [](py_udp_ibv_config &c, int n) { c.config.set_max_poll(n); },
+                      "Polls per turn when busy polling (at least 1).")
         .def_property("memory_regions", [](const py_udp_ibv_config &c) { return copy_list(c.regions); },
-                      &py_udp_ibv_config::set_memory_regions);
+                      &py_udp_ibv_config::set_memory_regions,
+                      "Buffers registered with the NIC, sent from where they are (the objects assigned).");
 
     py::class_<udp_ibv_stream, send::stream, std::shared_ptr<udp_ibv_stream>> stream(
         send_module, "UdpIbvStream", "Sends each heap as UDP datagrams to multicast endpoints, through ibverbs.");

@@ -1,4 +1,4 @@
-"""Delta-heap generation for sending an item group (spec §2.7).
+"""Delta-heap generation for sending an item group.
 
 :class:`HeapGenerator` remembers which descriptors and value versions of an
 :class:`spead2.ItemGroup` have already been put into heaps, so that each new

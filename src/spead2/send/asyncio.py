@@ -78,7 +78,7 @@ def _wrap_class(name: str, base: type) -> type:
     # Methods a plugin adds (TcpStream.connect) go on a subclass, as in spead2 4.x's
     # class TcpStream(<wrapped>(TcpStreamAsyncio)).
     extras = {key: value for key, value in vars(mixin).items() if not key.startswith("__")}
-    extras["__doc__"] = mixin.__doc__ or Wrapped.__doc__
+    extras["__doc__"] = Wrapped.__doc__  # the mixin's own describes the mixin
     extras["__module__"] = __name__
     subclass = type(name, (Wrapped,), extras)
     subclass.__qualname__ = name

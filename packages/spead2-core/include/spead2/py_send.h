@@ -373,7 +373,8 @@ template<typename Class>
 void define_async_send_methods(Class &cls)
 {
     using stream_type = typename Class::type;
-    cls.def_property_readonly("fd", &stream_type::get_fd)
+    cls.def_property_readonly("fd", &stream_type::get_fd,
+                              "File descriptor that is readable while completions wait for process_callbacks().")
         .def(
             "async_send_heap",
             [](stream_type &s, const py_heap &heap, py::object callback, s_item_pointer_t cnt,
