@@ -39,11 +39,5 @@ def ibv_netns(request):
     if reason:
         pytest.skip(reason)
     library = request.getfixturevalue("ibv_double_library")  # not built where it could not run
-    try:
-        pair = netns_support.IbvNetns.create(library)
-    except RuntimeError as exc:
-        pytest.skip(f"cannot create the namespaces: {exc}")
-    try:
+    with netns_support.namespaces(library, pytest.skip) as pair:
         yield pair
-    finally:
-        pair.destroy()

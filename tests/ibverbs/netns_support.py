@@ -21,6 +21,7 @@ directions.  Everything is deleted by ``destroy()``.  Needs root;
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import pathlib
@@ -29,7 +30,7 @@ import shutil
 import socket
 import subprocess
 import threading
-from typing import Callable, TypeVar
+from typing import Callable, Iterator, NoReturn, TypeVar
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
 BUILD_SCRIPT = REPO_ROOT / "scripts" / "ibv_double.sh"
@@ -59,6 +60,20 @@ def build_double() -> pathlib.Path:
     if result.returncode != 0:
         raise RuntimeError(f"building the ibverbs double failed:\n{result.stderr[-4000:]}")
     return LIBRARY
+
+
+@contextlib.contextmanager
+def namespaces(library: pathlib.Path, skip: Callable[[str], NoReturn], **names: str) -> Iterator[IbvNetns]:
+    """``IbvNetns.create`` for a fixture: calls ``skip(reason)`` (``pytest.skip``) where
+    the namespaces cannot be made, and destroys them at the end."""
+    try:
+        pair = IbvNetns.create(library, **names)
+    except RuntimeError as exc:
+        skip(f"cannot create the namespaces: {exc}")
+    try:
+        yield pair
+    finally:
+        pair.destroy()
 
 
 class DoubleStats(ctypes.Structure):
@@ -129,22 +144,26 @@ def _in_namespace(name: str, fn: Callable[[], T]) -> T:
 
 
 class IbvNetns:
-    def __init__(self, library: pathlib.Path) -> None:
+    """The pair of namespaces; interface names and the /24 subnet are random unless
+    given (names are per namespace, so fixed ones such as ``eth0`` cannot clash)."""
+
+    def __init__(self, library: pathlib.Path, *, ifname: str | None = None, peer_ifname: str | None = None,
+                 subnet: str | None = None) -> None:
         suffix = "%06x" % random.getrandbits(24)
         self.ns = f"spead2-ibv-{suffix}"
         self.peer_ns = f"spead2-ibvp-{suffix}"
-        self.ifname = f"ibv{suffix}"
-        self.peer_ifname = f"ibp{suffix}"
-        subnet = f"10.{random.randint(100, 199)}.{random.randint(0, 255)}"
+        self.ifname = ifname or f"ibv{suffix}"
+        self.peer_ifname = peer_ifname or f"ibp{suffix}"
+        subnet = subnet or f"10.{random.randint(100, 199)}.{random.randint(0, 255)}"
         self.addr = f"{subnet}.1"
         self.peer_addr = f"{subnet}.2"
         self.library = pathlib.Path(library)
         self._created: list[str] = []
 
     @classmethod
-    def create(cls, library: pathlib.Path) -> IbvNetns:
+    def create(cls, library: pathlib.Path, **names: str) -> IbvNetns:
         """Creates the namespaces; destroys what was made if a step fails."""
-        pair = cls(library)
+        pair = cls(library, **names)
         try:
             pair._setup()
         except BaseException:
@@ -157,6 +176,10 @@ class IbvNetns:
             _ip("netns", "add", ns)
             self._created.append(ns)
             _ip("-n", ns, "link", "set", "lo", "up")
+            # No duplicate address detection: IPv6 link-local addresses usable at once.
+            for conf in ("all", "default"):
+                subprocess.run(["ip", "netns", "exec", ns, "sysctl", "-q", "-w", f"net.ipv6.conf.{conf}.accept_dad=0"],
+                               capture_output=True, timeout=20)
         _ip("link", "add", self.ifname, "netns", self.ns, "type", "veth",
             "peer", "name", self.peer_ifname, "netns", self.peer_ns)
         for ns, dev, addr in ((self.ns, self.ifname, self.addr), (self.peer_ns, self.peer_ifname, self.peer_addr)):

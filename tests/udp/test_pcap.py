@@ -21,7 +21,7 @@ import spead2
 import spead2.recv
 import spead2.send
 import udp_support
-from pcap_support import LINKTYPE_ETHERNET, PcapWriter
+from pcap_support import LINKTYPE_ETHERNET, PcapWriter, ethernet, ipv4_udp
 from udp_support import simple_heap, simple_value
 
 if not hasattr(spead2.recv.Stream, "add_udp_pcap_file_reader"):
@@ -31,37 +31,11 @@ TIMEOUT = 10.0
 drain = functools.partial(udp_support.drain, timeout=TIMEOUT)
 
 LINKTYPE_LINUX_SLL = 113
-SRC = "10.0.0.1"  # addresses inside the file only: nothing is sent anywhere
-DST = "10.0.0.2"
 
 
 # --------------------------------------------------------------------------
 # Writing pcap files
 # --------------------------------------------------------------------------
-
-
-def ip_checksum(header: bytes) -> int:
-    total = sum(struct.unpack(f"!{len(header) // 2}H", header))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return ~total & 0xFFFF
-
-
-def ipv4_udp(payload: bytes, dport: int, sport: int = 5000, src: str = SRC, dst: str = DST,
-             protocol: int = 17, options: bytes = b"", flags_frag: int = 0x4000) -> bytes:
-    """An IPv4 datagram (header checksum filled in) carrying a UDP datagram."""
-    udp = struct.pack("!HHHH", sport, dport, 8 + len(payload), 0) + payload
-    assert len(options) % 4 == 0
-    ihl = 5 + len(options) // 4
-    total = 4 * ihl + len(udp)
-    header = struct.pack("!BBHHHBBH4s4s", 0x40 | ihl, 0, total, 0x1234, flags_frag, 64, protocol, 0,
-                         bytes(map(int, src.split("."))), bytes(map(int, dst.split(".")))) + options
-    header = header[:10] + struct.pack("!H", ip_checksum(header)) + header[12:]
-    return header + udp
-
-
-def ethernet(ip: bytes, ethertype: int = 0x0800) -> bytes:
-    return bytes.fromhex("020000000002") + bytes.fromhex("020000000001") + struct.pack("!H", ethertype) + ip
 
 
 def linux_sll(ip: bytes, protocol: int = 0x0800) -> bytes:
