@@ -1,4 +1,5 @@
-"""The docs cannot silently rot: every page is reachable, every file they name exists."""
+"""The docs cannot silently rot: every page is reachable, every file they name exists,
+and nothing points outside the repository."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
 PAGES = sorted(p for p in DOCS.rglob("*.rst") if "_build" not in p.parts)
 #: Repository paths quoted as inline literals, e.g. ``packages/spead2-core/src/recv_stream.cpp``.
-REPO_PATH = re.compile(r"``((?:packages|src|tests)/[^`\s]+)``")
+REPO_PATH = re.compile(r"``((?:packages|src|tests|bench|docs|examples|fuzz)/[^`\s]+)``")
 LITERALINCLUDE = re.compile(r"^\s*\.\. literalinclude::\s*(\S+)", re.MULTILINE)
 
 
@@ -52,3 +53,11 @@ def test_quoted_files_exist(page: pathlib.Path):
     missing = sorted({p for p in REPO_PATH.findall(text) if not (ROOT / p).exists()})
     missing += sorted({p for p in LITERALINCLUDE.findall(text) if not (page.parent / p).exists()})
     assert not missing, f"{page.name} names files that do not exist: {missing}"
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
+def test_nothing_points_outside_the_repository(page: pathlib.Path):
+    """The site stands alone: no page refers to files beside the checkout (``../shared``)."""
+    text = page.read_text()
+    outside = sorted(set(re.findall(r"(?:\.\./)+shared\S*|\bshared/(?:spec|bench|vectors|hooks)\S*", text)))
+    assert not outside, f"{page.name} points outside the repository: {outside}"
