@@ -60,6 +60,12 @@ class ChunkRingPair:
     def free_ringbuffer(self) -> ChunkRingbuffer: ...
 
 class ChunkRingStream(ChunkRingPair, _Stream):
+    # config has a default but the later parameters do not: all five positionally,
+    # or the later ones by keyword.
+    @overload
+    def __init__(self, thread_pool: _ThreadPool, config: _StreamConfig, chunk_stream_config: ChunkStreamConfig,
+                 data_ringbuffer: ChunkRingbuffer, free_ringbuffer: ChunkRingbuffer) -> None: ...
+    @overload
     def __init__(self, thread_pool: _ThreadPool, config: _StreamConfig = ..., *,
                  chunk_stream_config: ChunkStreamConfig, data_ringbuffer: ChunkRingbuffer,
                  free_ringbuffer: ChunkRingbuffer) -> None: ...
