@@ -13,8 +13,8 @@ the installed spead2, so build with the interpreter of the venv that has it
   ``typing.SupportsInt | typing.SupportsIndex`` and every default object by its
   address, and overloads only in the docstring. The signature lines pybind11 puts
   into docstrings are removed;
-* where the ibverbs plugin is not installed, the page ``api/ibverbs`` says so
-  instead of documenting names that do not exist;
+* where an optional plugin (``OPTIONAL_API_PAGES``: ibverbs) is not installed, its
+  API page says so instead of documenting names that do not exist;
 * before reading, ``docs/benchmarks/make_chart.py`` draws the benchmark chart from
   the table that ``benchmarks.rst`` includes, into ``docs/_generated/`` (ignored by
   git): the chart is never drawn by hand.
@@ -240,22 +240,27 @@ def _process_docstring(app, what, name, obj, options, lines):
 # ---------------------------------------------------------------------------
 
 
-def _have_ibverbs() -> bool:
-    try:
-        import spead2.recv
-    except ImportError:
-        return False
-    return hasattr(spead2.recv.Stream, "add_udp_ibv_reader")
+#: API pages of optional plugins: page -> (distribution, the reader method it adds to
+#: every receive stream, its user guide page). Where the plugin is not installed the
+#: page says so instead of documenting names that do not exist.
+OPTIONAL_API_PAGES = {"api/ibverbs": ("spead2-ibverbs", "add_udp_ibv_reader", "ibverbs")}
+
+
+def plugin_installed(page: str) -> bool:
+    """Whether the plugin of an optional API page is installed."""
+    import spead2.recv
+
+    return hasattr(spead2.recv.Stream, OPTIONAL_API_PAGES[page][1])
 
 
 def _source_read(app, docname, source):
-    if docname == "api/ibverbs" and not _have_ibverbs():
+    if docname in OPTIONAL_API_PAGES and not plugin_installed(docname):
+        distribution, _, guide = OPTIONAL_API_PAGES[docname]
+        title = source[0].splitlines()[0]
         source[0] = (
-            "ibverbs API\n===========\n\n"
-            "This site was built where the ``spead2-ibverbs`` plugin is not installed, so "
-            "its names (``spead2.recv.UdpIbvConfig``, ``spead2.send.UdpIbvConfig``, "
-            "``spead2.send.UdpIbvStream``, ``spead2.send.asyncio.UdpIbvStream`` and "
-            "``add_udp_ibv_reader``) do not exist here; see :doc:`../ibverbs`.\n"
+            f"{title}\n{'=' * len(title)}\n\n"
+            f"This site was built where the ``{distribution}`` plugin is not installed, so "
+            f"the names it adds do not exist here; see :doc:`../{guide}`.\n"
         )
 
 
