@@ -20,7 +20,7 @@ sends a small heap and an end-of-stream heap to 239.102.0.1:7148 every 0.1 s
 (whatever the page receives from "another host"), and the page's working folder
 holds ``capture.pcap``: UDP datagrams to port 7148 carrying three heaps and an
 end-of-stream heap.  Nothing leaves the namespaces.  Without root or iproute2 the
-tests skip, saying why.
+tests skip, saying why, and so do the pages of ``NEEDS`` without what they need.
 """
 
 from __future__ import annotations
@@ -174,8 +174,18 @@ def workdir(tmp_path) -> pathlib.Path:
     return tmp_path
 
 
+#: Pages about optional features, which cannot run without them: page -> (the
+#: method of receive streams the feature adds, what provides it).
+NEEDS = {
+    "ibverbs.rst": ("add_udp_ibv_reader", "the spead2-ibverbs plugin"),
+    "transports.rst": ("add_udp_pcap_file_reader", "spead2-udp built with libpcap"),
+}
+
+
 @pytest.mark.parametrize("page", SESSION_PAGES, ids=lambda p: p.name)
 def test_page_examples(page, network, peer_traffic, workdir):
+    if page.name in NEEDS and not hasattr(spead2.recv.Stream, NEEDS[page.name][0]):
+        pytest.skip(f"the examples of {page.name} need {NEEDS[page.name][1]}, which is not installed")
     blocks = [b for b in ALL_BLOCKS[page] if b.caption is None]
     spec = workdir / "blocks.json"
     spec.write_text(json.dumps([{"path": str(b.path), "line": b.line, "code": b.code} for b in blocks]))
