@@ -8,10 +8,6 @@
 #include <arpa/inet.h>
 #include <dlfcn.h>
 #include <fcntl.h>
-#include <ifaddrs.h>
-#include <net/if.h>
-#include <netpacket/packet.h>
-#include <sys/ioctl.h>
 #include <unistd.h>
 #include <spead2/common_ibv.h>
 #include <spead2/common_logging.h>
@@ -103,33 +99,6 @@ void ibv_deleter::operator()(ibv_flow *p) const { ibv_destroy_flow(p); }
 namespace
 {
 
-/// Fill @a out's netdev fields from the interface that has its address.
-void find_netdev(ibv_interface &out, const std::string &interface_address)
-{
-    ifaddrs *list = nullptr;
-    if (getifaddrs(&list) != 0)
-        throw_ibv_error("getifaddrs", errno);
-    std::unique_ptr<ifaddrs, void (*)(ifaddrs *)> owner(list, freeifaddrs);
-    for (ifaddrs *p = list; p; p = p->ifa_next)
-        if (p->ifa_addr && p->ifa_addr->sa_family == AF_INET
-            && ntohl(reinterpret_cast<const sockaddr_in *>(p->ifa_addr)->sin_addr.s_addr) == out.address)
-            out.name = p->ifa_name;
-    if (out.name.empty())
-        throw std::runtime_error("No network interface has the interface address " + interface_address);
-    for (ifaddrs *p = list; p; p = p->ifa_next)
-        if (p->ifa_addr && p->ifa_addr->sa_family == AF_PACKET && out.name == p->ifa_name)
-        {
-            const auto *link = reinterpret_cast<const sockaddr_ll *>(p->ifa_addr);
-            std::memcpy(out.mac.data(), link->sll_addr, out.mac.size());
-            out.index = unsigned(link->sll_ifindex);
-        }
-    file_descriptor sock(socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
-    ifreq request{};
-    std::strncpy(request.ifr_name, out.name.c_str(), IFNAMSIZ - 1);
-    if (sock && ioctl(sock.get(), SIOCGIFMTU, &request) == 0)
-        out.mtu = unsigned(request.ifr_mtu);
-}
-
 /// Whether port @a port of @a context lists @a address (IPv4-mapped) among its GIDs.
 bool serves(const ibv_api &api, ibv_context *context, std::uint8_t port, std::uint32_t address)
 {
@@ -153,14 +122,8 @@ bool serves(const ibv_api &api, ibv_context *context, std::uint8_t port, std::ui
 
 ibv_interface ibv_interface::open(const std::string &interface_address)
 {
-    if (interface_address.empty())
-        throw std::invalid_argument("interface address has not been specified");
-    const socket_address resolved = socket_address::resolve(interface_address, 0);   // "Host not found"
-    if (!resolved.is_v4())
-        throw std::invalid_argument("interface address " + interface_address + " is not an IPv4 address");
     ibv_interface out;
-    out.address = ntohl(resolved.v4().sin_addr.s_addr);
-    find_netdev(out, interface_address);
+    static_cast<network_interface &>(out) = network_interface::by_address(interface_address);
 
     const ibv_api &api = ibv_api::get();
     int n_devices = 0;

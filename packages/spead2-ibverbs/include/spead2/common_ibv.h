@@ -18,6 +18,7 @@
 #include <utility>
 #include <vector>
 #include <infiniband/verbs.h>
+#include <spead2/common_interface.h>
 #include <spead2/common_raw_packet.h>
 #include <spead2/common_socket.h>
 
@@ -78,13 +79,8 @@ typedef std::unique_ptr<ibv_flow, ibv_deleter> ibv_flow_ptr;
 
 /* The network interface with an IPv4 address and the RDMA device serving it (found by
  * the address in the device's GID table, as RoCE lists it). */
-struct ibv_interface
+struct ibv_interface : network_interface
 {
-    std::uint32_t address = 0;   ///< host byte order
-    std::string name;            ///< the netdev, e.g. "enp1s0f0"
-    unsigned int index = 0;
-    mac_address mac{};
-    unsigned int mtu = 0;
     ibv_context_ptr context;
     std::uint8_t port = 1;
 

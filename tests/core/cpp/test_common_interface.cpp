@@ -1,0 +1,64 @@
+/* network_interface finds the loopback interface by address and by name, and says
+ * clearly when an address or a name belongs to no interface. */
+#include <cstdio>
+#include <stdexcept>
+#include <string>
+#include <spead2/common_interface.h>
+#include "check.h"
+
+namespace
+{
+
+int test_loopback()
+{
+    const spead2::network_interface by_address = spead2::network_interface::by_address("127.0.0.1");
+    CHECK(by_address.name == "lo");
+    CHECK(by_address.index > 0);
+    CHECK(by_address.address == 0x7f000001);
+    CHECK(by_address.mtu > 0);
+    const spead2::network_interface by_name = spead2::network_interface::by_name("lo");
+    CHECK(by_name.index == by_address.index);
+    CHECK(by_name.address == 0x7f000001);
+    CHECK(by_name.mtu == by_address.mtu);
+    return 0;
+}
+
+template<typename Error, typename Function>
+int check_throws(Function &&function, const std::string &expected)
+{
+    try
+    {
+        function();
+    }
+    catch (const Error &e)
+    {
+        CHECK(std::string(e.what()).find(expected) != std::string::npos);
+        return 0;
+    }
+    CHECK(!"no exception");
+    return 1;
+}
+
+int test_errors()
+{
+    int failures = 0;
+    failures += check_throws<std::runtime_error>([] { spead2::network_interface::by_address("192.0.2.77"); },
+                                                 "No network interface has the interface address 192.0.2.77");
+    failures += check_throws<std::invalid_argument>([] { spead2::network_interface::by_address(""); },
+                                                    "interface address has not been specified");
+    failures += check_throws<std::invalid_argument>([] { spead2::network_interface::by_address("::1"); },
+                                                    "is not an IPv4 address");
+    failures += check_throws<std::runtime_error>([] { spead2::network_interface::by_name("no-such-if0"); },
+                                                 "No network interface is called no-such-if0");
+    return failures;
+}
+
+} // namespace
+
+int main()
+{
+    int failures = test_loopback() + test_errors();
+    if (failures == 0)
+        std::printf("ok\n");
+    return failures != 0;
+}
