@@ -25,12 +25,11 @@ import contextlib
 import ctypes
 import os
 import pathlib
-import random
-import shutil
-import socket
 import subprocess
-import threading
-from typing import Callable, Iterator, NoReturn, TypeVar
+from typing import Callable, Iterator, NoReturn
+
+import veth_support
+from veth_support import VethPair
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
 BUILD_SCRIPT = REPO_ROOT / "scripts" / "ibv_double.sh"
@@ -38,20 +37,13 @@ BUILD_DIR = REPO_ROOT / "build" / "ibv-double"
 LIBRARY = BUILD_DIR / "libspead2_ibv_double.so"
 SMOKE = BUILD_DIR / "double_smoke"
 
-CLONE_NEWNET = 0x40000000
-T = TypeVar("T")
-
 
 def unavailable_reason() -> str | None:
     """Why ``IbvNetns`` cannot work on this machine, or None if it can."""
-    if os.geteuid() != 0:
+    reason = veth_support.unavailable_reason()
+    if reason and reason.startswith("needs root"):
         return "needs root: network namespaces (and the double's raw-packet QPs need CAP_NET_RAW)"
-    if shutil.which("ip") is None:
-        return "the ip tool (iproute2) is not installed"
-    probe = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, timeout=20)
-    if probe.returncode != 0:
-        return f"ip netns does not work here: {probe.stderr.strip()}"
-    return None
+    return reason
 
 
 def build_double() -> pathlib.Path:
@@ -104,139 +96,25 @@ def double_stats(library: str | os.PathLike | None = None) -> dict[str, int]:
 
 def drop_net_raw_prefix() -> list[str] | None:
     """A command prefix that runs a program (as root) without CAP_NET_RAW, or None."""
-    if shutil.which("setpriv"):
-        # Out of the bounding set and the inheritable set: gone after exec.
-        return ["setpriv", "--inh-caps=-all", "--bounding-set=-net_raw", "--"]
-    if shutil.which("capsh"):
-        return ["capsh", "--drop=cap_net_raw", "--", "-c", 'exec "$0" "$@"']
-    return None
+    return veth_support.drop_capabilities_prefix("net_raw")
 
 
-def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-    result = subprocess.run(["ip", *args], capture_output=True, text=True, timeout=20)
-    if check and result.returncode != 0:
-        raise RuntimeError(f"ip {' '.join(args)}: {result.stderr.strip()}")
-    return result
-
-
-def _in_namespace(name: str, fn: Callable[[], T]) -> T:
-    """Runs fn in a short-lived thread moved into the namespace: setns affects
-    only the calling thread, so the rest of the process stays where it is."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    outcome: dict = {}
-
-    def run() -> None:
-        try:
-            with open(f"/run/netns/{name}", "rb") as handle:
-                if libc.setns(handle.fileno(), CLONE_NEWNET) != 0:
-                    err = ctypes.get_errno()
-                    raise OSError(err, f"setns into {name}: {os.strerror(err)}")
-            outcome["value"] = fn()
-        except BaseException as exc:  # handed to the caller's thread
-            outcome["error"] = exc
-
-    thread = threading.Thread(target=run, name=f"netns-{name}")
-    thread.start()
-    thread.join()
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome["value"]
-
-
-class IbvNetns:
-    """The pair of namespaces; interface names and the /24 subnet are random unless
-    given (names are per namespace, so fixed ones such as ``eth0`` cannot clash)."""
+class IbvNetns(VethPair):
+    """The pair of namespaces with the double serving ``ifname`` (see the module doc)."""
 
     def __init__(self, library: pathlib.Path, *, ifname: str | None = None, peer_ifname: str | None = None,
                  subnet: str | None = None) -> None:
-        suffix = "%06x" % random.getrandbits(24)
-        self.ns = f"spead2-ibv-{suffix}"
-        self.peer_ns = f"spead2-ibvp-{suffix}"
-        self.ifname = ifname or f"ibv{suffix}"
-        self.peer_ifname = peer_ifname or f"ibp{suffix}"
-        subnet = subnet or f"10.{random.randint(100, 199)}.{random.randint(0, 255)}"
-        self.addr = f"{subnet}.1"
-        self.peer_addr = f"{subnet}.2"
+        super().__init__(prefix="ibv", ifname=ifname, peer_ifname=peer_ifname, subnet=subnet)
         self.library = pathlib.Path(library)
-        self._created: list[str] = []
 
     @classmethod
     def create(cls, library: pathlib.Path, **names: str) -> IbvNetns:
         """Creates the namespaces; destroys what was made if a step fails."""
         pair = cls(library, **names)
-        try:
-            pair._setup()
-        except BaseException:
-            pair.destroy()
-            raise
+        pair.bring_up()
         return pair
-
-    def _setup(self) -> None:
-        for ns in (self.ns, self.peer_ns):
-            _ip("netns", "add", ns)
-            self._created.append(ns)
-            _ip("-n", ns, "link", "set", "lo", "up")
-            # No duplicate address detection: IPv6 link-local addresses usable at once.
-            for conf in ("all", "default"):
-                subprocess.run(["ip", "netns", "exec", ns, "sysctl", "-q", "-w", f"net.ipv6.conf.{conf}.accept_dad=0"],
-                               capture_output=True, timeout=20)
-        _ip("link", "add", self.ifname, "netns", self.ns, "type", "veth",
-            "peer", "name", self.peer_ifname, "netns", self.peer_ns)
-        for ns, dev, addr in ((self.ns, self.ifname, self.addr), (self.peer_ns, self.peer_ifname, self.peer_addr)):
-            _ip("-n", ns, "addr", "add", f"{addr}/24", "dev", dev)
-            # Wire-sized frames, as a real link carries: a veth would pass a UDP GSO
-            # super-frame (up to 64 kB) through whole, which no NIC ever receives.
-            _ip("-n", ns, "link", "set", "dev", dev, "gso_max_segs", "1")
-            _ip("-n", ns, "link", "set", dev, "up")
-            _ip("-n", ns, "route", "add", "224.0.0.0/4", "dev", dev)
-
-    def destroy(self) -> None:
-        for ns in reversed(self._created):
-            _ip("netns", "del", ns, check=False)
-        self._created.clear()
 
     def env(self, **extra: str) -> dict[str, str]:
         """The environment for the ibverbs program: the double and its interface."""
-        env = dict(os.environ)
-        env["SPEAD2_IBV_LIBRARY"] = str(self.library)
-        env["SPEAD2_IBV_DOUBLE_INTERFACE"] = self.ifname
-        env.update(extra)
-        return env
-
-    def command(self, *argv: str | os.PathLike, peer: bool = False) -> list[str]:
-        return ["ip", "netns", "exec", self.peer_ns if peer else self.ns, *map(str, argv)]
-
-    def run(self, *argv: str | os.PathLike, peer: bool = False, env: dict | None = None,
-            timeout: float = 30, **kwargs) -> subprocess.CompletedProcess:
-        """Runs a command in a namespace (the double's by default) with ``env()``."""
-        kwargs.setdefault("capture_output", True)
-        kwargs.setdefault("text", True)
-        return subprocess.run(self.command(*argv, peer=peer), env=self.env() if env is None else env,
-                              timeout=timeout, **kwargs)
-
-    def popen(self, *argv: str | os.PathLike, peer: bool = False, env: dict | None = None,
-              **kwargs) -> subprocess.Popen:
-        kwargs.setdefault("stdout", subprocess.PIPE)
-        kwargs.setdefault("stderr", subprocess.PIPE)
-        kwargs.setdefault("text", True)
-        return subprocess.Popen(self.command(*argv, peer=peer), env=self.env() if env is None else env, **kwargs)
-
-    def socket(self, family: int = socket.AF_INET, type: int = socket.SOCK_DGRAM, proto: int = 0, *,
-               peer: bool = True) -> socket.socket:
-        """A socket inside the peer namespace (or the double's, with peer=False)."""
-        return _in_namespace(self.peer_ns if peer else self.ns, lambda: socket.socket(family, type, proto))
-
-    def multicast_sender(self) -> socket.socket:
-        """A UDP socket on the peer side sending multicast out of the veth."""
-        sock = self.socket()
-        sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(self.peer_addr))
-        return sock
-
-    def multicast_receiver(self, group: str, port: int) -> socket.socket:
-        """A UDP socket on the peer side joined to group on the veth, bound to port."""
-        sock = self.socket()
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((group, port))
-        sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP,
-                        socket.inet_aton(group) + socket.inet_aton(self.peer_addr))
-        return sock
+        return super().env(**{"SPEAD2_IBV_LIBRARY": str(self.library), "SPEAD2_IBV_DOUBLE_INTERFACE": self.ifname,
+                              **extra})
