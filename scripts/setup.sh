@@ -22,9 +22,10 @@ export PATH="$(cd "$venv/bin" && pwd):$PATH"
 # System libraries the plugins build against, where we can install them (root with
 # apt); without them a plugin builds without that feature, or is skipped, and says so.
 # libibverbs-dev: rdma-core's headers for spead2-ibverbs (the library itself is only
-# loaded at run time).  tmux: the tests of the tools' live statistics look at a real
-# terminal's screen (skipped without).
-system_packages="libpcap-dev pkg-config tmux libibverbs-dev"
+# loaded at run time).  libxdp-dev, libbpf-dev and clang: spead2-xdp (AF_XDP sockets
+# and the XDP program, compiled for BPF by clang).  tmux: the tests of the tools' live
+# statistics look at a real terminal's screen (skipped without).
+system_packages="libpcap-dev pkg-config tmux libibverbs-dev libxdp-dev libbpf-dev clang"
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     missing=$(for p in $system_packages; do dpkg -s "$p" >/dev/null 2>&1 || echo "$p"; done)
     if [ -n "$missing" ]; then
@@ -42,6 +43,12 @@ if echo '#include <infiniband/verbs.h>' | "${CXX:-c++}" -x c++ -fsyntax-only - 2
 else
     echo "note: rdma-core's headers (libibverbs-dev) are missing: spead2-ibverbs is not built," \
          "and spead2 works without its ibverbs names"
+fi
+if pkg-config --exists libxdp libbpf && command -v clang >/dev/null; then
+    packages="$packages packages/spead2-xdp"
+else
+    echo "note: libxdp, libbpf (libxdp-dev, libbpf-dev) or clang are missing: spead2-xdp is not built," \
+         "and spead2 works without its AF_XDP names"
 fi
 for pkg in $packages .; do
     name=$(basename "$(cd "$pkg" && pwd)")

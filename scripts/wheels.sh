@@ -35,12 +35,16 @@ raw=$(mktemp -d)
 trap 'rm -rf "$raw"' EXIT
 # Same build directories as setup.sh: the wheels reuse its compiled objects.
 packages="packages/spead2-core packages/spead2-udp packages/spead2-chunk"
-if "$vpy" -c 'import spead2_ibverbs' 2>/dev/null; then
-    packages="$packages packages/spead2-ibverbs"
-else
-    echo "note: spead2-ibverbs was not built here (no rdma-core headers): the wheelhouse has no" \
-         "spead2-ibverbs, and \"spead2[ibverbs]\" cannot be installed from it" >&2
-fi
+# The optional plugins that setup.sh could build here (their system libraries exist).
+for optional in ibverbs:rdma-core xdp:libxdp/libbpf/clang; do
+    name=${optional%%:*}
+    if "$vpy" -c "import spead2_$name" 2>/dev/null; then
+        packages="$packages packages/spead2-$name"
+    else
+        echo "note: spead2-$name was not built here (no ${optional#*:}): the wheelhouse has no" \
+             "spead2-$name, and \"spead2[$name]\" cannot be installed from it" >&2
+    fi
+done
 for pkg in $packages .; do
     name=$(basename "$(cd "$pkg" && pwd)")
     [ "$pkg" = . ] && name=spead2

@@ -178,6 +178,7 @@ def workdir(tmp_path) -> pathlib.Path:
 #: method of receive streams the feature adds, what provides it).
 NEEDS = {
     "ibverbs.rst": ("add_udp_ibv_reader", "the spead2-ibverbs plugin"),
+    "xdp.rst": ("add_udp_xdp_reader", "the spead2-xdp plugin"),
     "transports.rst": ("add_udp_pcap_file_reader", "spead2-udp built with libpcap"),
 }
 

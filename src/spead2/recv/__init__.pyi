@@ -7,10 +7,11 @@
 # them; import them from spead2._spead2.recv in running code.
 #
 # The readers of the core, of the spead2-udp plugin (UDP, TCP, pcap) and of the
-# spead2-ibverbs plugin (UdpIbvConfig, add_udp_ibv_reader) are described;
+# spead2-ibverbs plugin (UdpIbvConfig, add_udp_ibv_reader) and of the spead2-xdp
+# plugin (UdpXdpConfig, add_udp_xdp_reader) are described;
 # add_udp_pcap_file_reader exists only where libpcap was found at build time,
-# and the ibverbs names only where spead2-ibverbs is installed (it needs
-# rdma-core's headers to build). The chunking receiver's classes come from the
+# the ibverbs names only where spead2-ibverbs is installed (it needs rdma-core's
+# headers to build), the AF_XDP names only where spead2-xdp is (libxdp, libbpf). The chunking receiver's classes come from the
 # spead2-chunk plugin's stubs.
 
 import enum
@@ -33,6 +34,9 @@ from spead2_chunk._chunk import ChunkRingStream as ChunkRingStream
 from spead2_chunk._chunk import ChunkStreamGroupConfig as ChunkStreamGroupConfig
 from spead2_chunk._chunk import ChunkStreamGroupMember as ChunkStreamGroupMember
 from spead2_chunk._group import ChunkStreamRingGroup as ChunkStreamRingGroup
+from spead2_xdp._xdp import recv as _xdp_recv
+
+UdpXdpConfig = _xdp_recv.UdpXdpConfig
 
 from . import stream_stat_indices as stream_stat_indices
 
@@ -230,6 +234,7 @@ class _Stream:
     def add_tcp_reader(self, acceptor: socket.socket, max_size: int = 65536) -> None: ...
     def add_udp_pcap_file_reader(self, filename: str, filter: str = "") -> None: ...
     def add_udp_ibv_reader(self, config: UdpIbvConfig) -> None: ...
+    def add_udp_xdp_reader(self, config: UdpXdpConfig) -> None: ...
     def add_inproc_reader(self, queue: _InprocQueue) -> None: ...
     def start(self) -> None: ...
     def stop(self) -> None: ...

@@ -1,0 +1,16 @@
+/* The plugin's Python module (_xdp): its receive half (the send half comes later). */
+#ifndef SPEAD2_PY_XDP_H
+#define SPEAD2_PY_XDP_H
+
+#include <pybind11/pybind11.h>
+
+namespace spead2::python
+{
+
+namespace py = pybind11;
+
+void register_recv(py::module_ &m);
+
+} // namespace spead2::python
+
+#endif

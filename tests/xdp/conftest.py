@@ -1,0 +1,26 @@
+"""Fixtures for ``tests/xdp``: a veth pair between two network namespaces with jumbo
+frames (``xdp_veth``), made per test so that every test starts with no XDP program
+attached; skipped where the plugin is not installed or namespaces cannot be made.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+import veth_support
+
+try:
+    import spead2_xdp  # noqa: F401
+except ImportError:
+    spead2_xdp = None
+
+
+@pytest.fixture
+def xdp_veth(request):
+    if spead2_xdp is None:
+        pytest.skip("spead2-xdp is not installed (it needs libxdp, libbpf and clang at build time)")
+    reason = veth_support.unavailable_reason()
+    if reason:
+        pytest.skip(reason)
+    with veth_support.created(veth_support.VethPair(prefix="xdp", mtu=9000), pytest.skip) as pair:
+        yield pair
