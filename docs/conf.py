@@ -13,7 +13,7 @@ the installed spead2, so build with the interpreter of the venv that has it
   ``typing.SupportsInt | typing.SupportsIndex`` and every default object by its
   address, and overloads only in the docstring. The signature lines pybind11 puts
   into docstrings are removed;
-* where an optional plugin (``OPTIONAL_API_PAGES``: ibverbs) is not installed, its
+* where an optional plugin (``OPTIONAL_API_PAGES``: ibverbs, AF_XDP) is not installed, its
   API page says so instead of documenting names that do not exist;
 * before reading, ``docs/benchmarks/make_chart.py`` draws the benchmark chart from
   the table that ``benchmarks.rst`` includes, into ``docs/_generated/`` (ignored by
@@ -243,7 +243,10 @@ def _process_docstring(app, what, name, obj, options, lines):
 #: API pages of optional plugins: page -> (distribution, the reader method it adds to
 #: every receive stream, its user guide page). Where the plugin is not installed the
 #: page says so instead of documenting names that do not exist.
-OPTIONAL_API_PAGES = {"api/ibverbs": ("spead2-ibverbs", "add_udp_ibv_reader", "ibverbs")}
+OPTIONAL_API_PAGES = {
+    "api/ibverbs": ("spead2-ibverbs", "add_udp_ibv_reader", "ibverbs"),
+    "api/xdp": ("spead2-xdp", "add_udp_xdp_reader", "xdp"),
+}
 
 
 def plugin_installed(page: str) -> bool:

@@ -26,7 +26,7 @@ import ctypes
 import os
 import pathlib
 import subprocess
-from typing import Callable, Iterator, NoReturn
+from typing import Callable, NoReturn
 
 import veth_support
 from veth_support import VethPair
@@ -54,18 +54,11 @@ def build_double() -> pathlib.Path:
     return LIBRARY
 
 
-@contextlib.contextmanager
-def namespaces(library: pathlib.Path, skip: Callable[[str], NoReturn], **names: str) -> Iterator[IbvNetns]:
-    """``IbvNetns.create`` for a fixture: calls ``skip(reason)`` (``pytest.skip``) where
-    the namespaces cannot be made, and destroys them at the end."""
-    try:
-        pair = IbvNetns.create(library, **names)
-    except RuntimeError as exc:
-        skip(f"cannot create the namespaces: {exc}")
-    try:
-        yield pair
-    finally:
-        pair.destroy()
+def namespaces(library: pathlib.Path, skip: Callable[[str], NoReturn],
+               **names: str) -> contextlib.AbstractContextManager[IbvNetns]:
+    """The namespaces for a fixture: calls ``skip(reason)`` (``pytest.skip``) where they
+    cannot be made, and destroys them at the end."""
+    return veth_support.created(IbvNetns(library, **names), skip)
 
 
 class DoubleStats(ctypes.Structure):
