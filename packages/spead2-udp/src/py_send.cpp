@@ -243,8 +243,10 @@ void register_send(py::module_ &m)
                  const int raw_fd = fd.get();
                  auto writer = std::make_unique<tcp_writer>(*pool, std::move(fd));
                  auto stream = make_stream<tcp_async>(pool, config, std::move(writer));
-                 // The callback is released with the GIL, on the worker that ran it.
-                 auto held = std::make_shared<py::object>(std::move(callback));
+                 // The completion handler may be destroyed on a worker without the GIL
+                 // (after running, or never run when the stream goes first): the
+                 // reference it holds is dropped with the GIL taken.
+                 auto held = make_gil_safe_shared(std::move(callback));
                  send::connect_async(*pool, raw_fd, endpoint, [held](std::error_code error) {
                      py::gil_scoped_acquire gil;
                      try
