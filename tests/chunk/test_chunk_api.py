@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import gc
 import select
+import subprocess
+import sys
+import textwrap
 import threading
 import time
 import weakref
@@ -215,6 +218,42 @@ def test_blocking_put_woken_by_get():
     assert ring.get().chunk_id == 1
     thread.join(5)
     assert ring.get().chunk_id == 2
+
+
+def test_exit_with_daemon_thread_blocked_in_put():
+    # While the interpreter finalises, CPython ends a daemon thread that wakes up to take
+    # the GIL back by unwinding its stack: put's chunk, held in that frame, used to be
+    # handed back (and released) without the GIL.  Builds with assertions (the sanitizer
+    # suite) abort there; others corrupted reference counts silently.  The object
+    # deleted during finalisation sleeps, so that the blocked put wakes up meanwhile.
+    script = textwrap.dedent("""
+        import threading, time
+        import numpy as np
+        import spead2.recv
+
+        def make_chunk():
+            return spead2.recv.Chunk(present=np.zeros(4, np.uint8), data=np.zeros(64, np.uint8))
+
+        class SlowFinalisation:
+            def __del__(self):
+                time.sleep(0.2)
+
+        def put():
+            started.set()
+            ring.put(make_chunk())
+
+        ring = spead2.recv.ChunkRingbuffer(1)
+        ring.put(make_chunk())
+        started = threading.Event()
+        threading.Thread(target=put, daemon=True).start()
+        started.wait()
+        time.sleep(0.1)
+        slow = SlowFinalisation()
+        print("exiting", flush=True)
+    """)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "exiting\n"
 
 
 def readable(fd: int) -> bool:

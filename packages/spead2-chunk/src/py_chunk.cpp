@@ -106,6 +106,7 @@ void ring_put(chunk_ring &ring, py::object chunk, bool wait)
 {
     auto flying = std::make_unique<inflight_chunk>(std::move(chunk));
     std::unique_ptr<recv::chunk> item = std::move(flying);
+    leak_without_gil guard(item);
     while (true)
     {
         switch (ring.try_push(std::move(item)))
@@ -128,7 +129,8 @@ void ring_put(chunk_ring &ring, py::object chunk, bool wait)
         }
         catch (...)
         {
-            restore_chunk(std::move(item));
+            if (PyGILState_Check())   // not a daemon thread ended at exit (see leak_without_gil)
+                restore_chunk(std::move(item));
             throw;
         }
     }

@@ -73,6 +73,29 @@ auto without_gil(F &&f) -> decltype(f())
     }
 }
 
+/* Guards @a owner (a py::object, or a std::unique_ptr to what holds Python references)
+ * in a frame that calls without_gil.  Should the frame be left without the GIL, which
+ * happens only when CPython ends a daemon thread that takes the GIL back while the
+ * interpreter finalises (the forced unwind above), @a owner is leaked: releasing it
+ * would touch the interpreter without the GIL. */
+template<typename Owner>
+class leak_without_gil
+{
+private:
+    Owner &owner;
+
+public:
+    explicit leak_without_gil(Owner &owner) : owner(owner) {}
+    leak_without_gil(const leak_without_gil &) = delete;
+    leak_without_gil &operator=(const leak_without_gil &) = delete;
+
+    ~leak_without_gil()
+    {
+        if (!PyGILState_Check())
+            (void) owner.release();
+    }
+};
+
 /* RAII GIL release for code that already runs inside a destructor (holder deleters),
  * where a forced unwind would terminate the process whatever we do: a non-main
  * thread that finds the interpreter finalising waits forever instead (the process is

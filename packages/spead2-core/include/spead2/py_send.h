@@ -174,13 +174,15 @@ void small_send_sharing_gil(F &&enqueue)
 
 /* Send a group and wait (GIL released, interruptible) for it to complete; returns
  * the bytes sent or throws std::system_error (-> OSError).  @a keep_alive holds what
- * the heaps reference, in case a signal interrupts the wait.  @a finished runs once the
+ * the heaps reference, in case a signal interrupts the wait (and is leaked if a daemon
+ * thread is ended during it at exit, see leak_without_gil).  @a finished runs once the
  * send is over, interrupted or not (it may run on a worker, without the GIL): when the
  * group completes, or when queueing it throws. */
 inline item_pointer_t sync_send(send::stream &s, const send::heap_reference *refs, std::size_t n,
                                 send::group_mode mode, py::object keep_alive,
                                 std::function<void()> finished = nullptr)
 {
+    leak_without_gil guard(keep_alive);
     auto &orphans = orphaned_sends();
     orphans.erase(std::remove_if(orphans.begin(), orphans.end(), [](auto &o) { return o.first->is_done(); }),
                   orphans.end());
