@@ -3,9 +3,11 @@
 # UndefinedBehaviorSanitizer, and run every C++ test program against it
 # (tests/core/cpp/*.cpp, tests/chunk/cpp/*.cpp): memory errors and undefined
 # behaviour on the receive path, in chunk placement (bad callbacks included) and
-# on the send path abort the test with a report.
+# on the send path abort the test with a report.  With "thread", the same programs
+# with ThreadSanitizer instead: a data race or a lock-order inversion fails a test.
 #
 #   scripts/sanitize.sh            # from anywhere; build in build/sanitize
+#   scripts/sanitize.sh thread     # build in build/sanitize-cpp-thread
 #
 # Environment: CXX (default c++), JOBS (parallel compiles, default: number of CPUs).
 set -euo pipefail
@@ -13,10 +15,27 @@ repo="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$repo"
 CXX=${CXX:-c++}
 JOBS=${JOBS:-$(nproc)}
-out=build/sanitize
+case "${1:-address}" in
+    address)
+        out=build/sanitize
+        sanitize=(-fsanitize=address,undefined -fno-sanitize-recover=undefined)
+        options=(ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1)
+        run=()
+        ;;
+    thread)
+        out=build/sanitize-cpp-thread
+        sanitize=(-fsanitize=thread)
+        # A report makes the program exit with 66 (after it ran to the end).
+        options=(TSAN_OPTIONS="halt_on_error=0:second_deadlock_stack=1")
+        # TSan maps its shadow memory at fixed addresses, which address-space
+        # randomisation can collide with: off for the test programs only.
+        run=(setarch "$(uname -m)" -R)
+        ;;
+    *) sed -n '9,10p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+esac
 mkdir -p "$out/obj" "$out/bin"
 
-flags=(-std=c++17 -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+flags=(-std=c++17 -O1 -g -fno-omit-frame-pointer "${sanitize[@]}"
        -Ipackages/spead2-core/include -Ipackages/spead2-chunk/include -Itests/include)
 # Every non-binding source (py_*.cpp are the pybind11 modules).
 sources=(packages/spead2-core/src/common_*.cpp packages/spead2-core/src/recv_*.cpp
@@ -33,15 +52,14 @@ compile() {
 }
 export -f compile
 export CXX out
-echo "compiling ${#sources[@]} sources with ASan+UBSan ($JOBS at a time)"
+echo "compiling ${#sources[@]} sources with ${sanitize[0]} ($JOBS at a time)"
 printf '%s\n' "${sources[@]}" | FLAGS="${flags[*]}" xargs -P "$JOBS" -I{} bash -c 'flags=($FLAGS); compile "$1"' _ {}
 
 failed=0
 for test in tests/core/cpp/*.cpp tests/chunk/cpp/*.cpp; do
     exe="$out/bin/$(basename "$test" .cpp)"
     "$CXX" "${flags[@]}" "$test" "$out"/obj/*.o -pthread -o "$exe"
-    if result=$(ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 "$exe" 2>"$exe.log") \
-            && [ "$result" = ok ]; then
+    if result=$(env "${options[@]}" "${run[@]}" "$exe" 2>"$exe.log") && [ "$result" = ok ]; then
         echo "ok      $test"
     else
         echo "FAILED  $test (see $exe.log)"

@@ -36,21 +36,8 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     fi
 fi
 
-# Core first: plugins and the facade are built against the installed core.
-packages="packages/spead2-core packages/spead2-udp packages/spead2-chunk"
-if echo '#include <infiniband/verbs.h>' | "${CXX:-c++}" -x c++ -fsyntax-only - 2>/dev/null; then
-    packages="$packages packages/spead2-ibverbs"
-else
-    echo "note: rdma-core's headers (libibverbs-dev) are missing: spead2-ibverbs is not built," \
-         "and spead2 works without its ibverbs names"
-fi
-if pkg-config --exists libxdp libbpf && command -v clang >/dev/null; then
-    packages="$packages packages/spead2-xdp"
-else
-    echo "note: libxdp, libbpf (libxdp-dev, libbpf-dev) or clang are missing: spead2-xdp is not built," \
-         "and spead2 works without its AF_XDP names"
-fi
-for pkg in $packages .; do
+packages=$(scripts/packages.sh)   # core first, the facade last
+for pkg in $packages; do
     name=$(basename "$(cd "$pkg" && pwd)")
     [ "$pkg" = . ] && name=spead2
     "$vpy" -m pip install --quiet --disable-pip-version-check --no-build-isolation --no-deps \

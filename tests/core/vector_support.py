@@ -930,6 +930,13 @@ def fuzz_check(result: dict, data: bytes) -> list:
     return problems
 
 
+def _sanitizer_runtime() -> bool:
+    """Whether AddressSanitizer's or ThreadSanitizer's runtime is in this process."""
+    import ctypes
+    process = ctypes.CDLL(None)
+    return any(hasattr(process, symbol) for symbol in ("__asan_init", "__tsan_init"))
+
+
 def fuzz_main(argv: list) -> int:
     """Child-process entry point: ``fuzz_main([start, stop, per_mutation_timeout, mem_limit])``.
 
@@ -940,6 +947,9 @@ def fuzz_main(argv: list) -> int:
     If *mem_limit* (bytes) is non-zero the address space is capped, so that
     e.g. a garbage HEAP_LENGTH of 2**40 cannot take the machine down: the
     library must cope with a failed allocation without crashing or hanging.
+    Not under a sanitizer (scripts/sanitize_suite.sh), whose shadow memory alone
+    takes terabytes of address space: there ASan's allocator fails the sizes it
+    cannot serve (allocator_may_return_null=1) and maps the rest without reserving it.
     """
     import faulthandler
     import traceback
@@ -947,7 +957,7 @@ def fuzz_main(argv: list) -> int:
     start, stop = int(argv[0]), int(argv[1])
     per_mutation_timeout = float(argv[2]) if len(argv) > 2 else 60.0
     mem_limit = int(argv[3]) if len(argv) > 3 else 0
-    if mem_limit:
+    if mem_limit and not _sanitizer_runtime():
         import resource
         resource.setrlimit(resource.RLIMIT_AS, (mem_limit, mem_limit))
     faulthandler.enable()

@@ -107,7 +107,9 @@ void register_chunk_stream_group(py::module_ &m)
              },
              py::arg("thread_pool").none(false), py::arg("config"), py::arg("chunk_stream_config"),
              py::keep_alive<0, 1>(), "Add a member stream (before any reader is added to any member).")
-        .def("__len__", &chunk_stream_ring_group::size)
+        // A lambda, not &chunk_stream_ring_group::size: GCC's -fsanitize=vptr wrongly reports
+        // a call through a member pointer into a base at a non-zero offset (chunk_stream_group).
+        .def("__len__", [](const chunk_stream_ring_group &g) { return g.size(); })
         .def("__getitem__", &getitem, py::arg("index"), py::pos_only())
         .def("stop", [](chunk_stream_ring_group &g) { without_gil([&g] { g.stop(); }); },
              "Stop the rings, then every member (flushing their windows).");

@@ -46,8 +46,14 @@ memory_allocator::pointer memory_allocator::allocate(std::size_t size, void *)
                 return make_pointer(block.first, reinterpret_cast<void *>(block.second));
             }
     }
-    // Default-initialised: the payload is overwritten by packet data anyway.
-    return make_pointer(new std::uint8_t[size], reinterpret_cast<void *>(size));
+    /* Default-initialised: the payload is overwritten by packet data anyway.  Nothrow
+     * new, with std::bad_alloc thrown here: AddressSanitizer aborts where a throwing new
+     * fails, but lets a nothrow one return null (allocator_may_return_null=1), so that a
+     * hostile heap size takes the same path under it as without. */
+    std::uint8_t *ptr = new (std::nothrow) std::uint8_t[size];
+    if (!ptr)
+        throw std::bad_alloc();
+    return make_pointer(ptr, reinterpret_cast<void *>(size));
 }
 
 void memory_allocator::free(std::uint8_t *ptr, void *user)
