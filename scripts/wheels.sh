@@ -33,19 +33,10 @@ export PATH="$(cd "$venv/bin" && pwd):$PATH"
 
 raw=$(mktemp -d)
 trap 'rm -rf "$raw"' EXIT
-# Same build directories as setup.sh: the wheels reuse its compiled objects.
-packages="packages/spead2-core packages/spead2-udp packages/spead2-chunk"
-# The optional plugins that setup.sh could build here (their system libraries exist).
-for optional in ibverbs:rdma-core xdp:libxdp/libbpf/clang; do
-    name=${optional%%:*}
-    if "$vpy" -c "import spead2_$name" 2>/dev/null; then
-        packages="$packages packages/spead2-$name"
-    else
-        echo "note: spead2-$name was not built here (no ${optional#*:}): the wheelhouse has no" \
-             "spead2-$name, and \"spead2[$name]\" cannot be installed from it" >&2
-    fi
-done
-for pkg in $packages .; do
+# The packages setup.sh built (scripts/packages.sh: optional plugins only where their
+# system libraries exist), from the same build directories: nothing is compiled twice.
+packages=$(scripts/packages.sh 2>/dev/null)
+for pkg in $packages; do
     name=$(basename "$(cd "$pkg" && pwd)")
     [ "$pkg" = . ] && name=spead2
     "$vpy" -m pip wheel --quiet --disable-pip-version-check --no-build-isolation --no-deps \

@@ -269,9 +269,12 @@ xdp_socket::xdp_socket(const network_interface &interface, const xdp_config_base
      * dropped by the kernel without a trace, so they are refused up front instead). */
     std::vector<std::pair<bool, bool>> tries;   // (zero copy, multi-buffer)
     for (bool zc : {true, false})
-        if (zc ? config.get_zero_copy() : true)
-            for (bool sg : {true, false})
-                tries.emplace_back(zc, sg);
+    {
+        if (zc && !config.get_zero_copy())
+            continue;
+        for (bool sg : {true, false})
+            tries.emplace_back(zc, sg);
+    }
     int error = 0;
     for (auto [zc, sg] : tries)
     {
