@@ -5,12 +5,18 @@ attached; skipped where the plugin is not installed or namespaces cannot be made
 
 from __future__ import annotations
 
+import pathlib
+import sys
+
 import pytest
 
-import veth_support
+# Next to the tests (--import-mode=importlib leaves this directory off sys.path).
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+
+import veth_support  # noqa: E402
 
 try:
-    import spead2_xdp  # noqa: F401
+    import spead2_xdp  # noqa: F401, E402
 except ImportError:
     spead2_xdp = None
 

@@ -17,6 +17,7 @@ import time
 import pytest
 
 import veth_support
+from xdp_support import finish, wait_ready
 
 PORT = 8888
 GROUP = "239.10.11.12"
@@ -83,23 +84,6 @@ def start_receiver(pair, prefix: list[str] | None = None, **args) -> subprocess.
     args.setdefault("interface", pair.ifname)
     argv = [*(prefix or []), sys.executable, "-c", RECEIVER, json.dumps(args)]
     return pair.popen(*argv, stdin=subprocess.PIPE)
-
-
-def wait_ready(proc: subprocess.Popen) -> dict | None:
-    """None once the reader is up; the receiver's error summary if adding it failed."""
-    line = proc.stdout.readline()
-    if line.strip() == "ready":
-        return None
-    if line.startswith("{"):
-        return json.loads(line)
-    proc.kill()
-    raise AssertionError(f"receiver did not start: {line!r} {proc.communicate()[1][-3000:]}")
-
-
-def finish(proc: subprocess.Popen, timeout: float = 60) -> dict:
-    out, err = proc.communicate(timeout=timeout)
-    assert proc.returncode == 0, err[-3000:]
-    return json.loads(out.strip().splitlines()[-1])
 
 
 def send(pair, endpoints, heaps=20, packet_size=1472, elements=50000, **extra) -> None:

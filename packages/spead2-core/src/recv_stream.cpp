@@ -165,6 +165,33 @@ std::size_t stream_config::get_stat_index(const std::string &name) const
     return find_stat(*stats, *extension_stats, name);
 }
 
+namespace
+{
+
+std::mutex transport_stats_mutex;
+
+stream_stat_list &transport_stats()
+{
+    static stream_stat_list stats;
+    return stats;
+}
+
+} // anonymous namespace
+
+void register_transport_stat(const std::string &name, stream_stat_config::mode mode)
+{
+    std::lock_guard<std::mutex> lock(transport_stats_mutex);
+    for (const auto &s : transport_stats())
+        if (s.get_name() == name)
+        {
+            if (s.get_mode() != mode)
+                throw std::invalid_argument("A transport statistic called " + name
+                                            + " is registered already with another mode");
+            return;
+        }
+    transport_stats().emplace_back(name, mode);
+}
+
 /* ---- reader -------------------------------------------------------------- */
 
 reader::reader(stream &owner) : owner(owner)
@@ -196,6 +223,11 @@ stream::stream(std::shared_ptr<thread_pool> pool, const stream_config &config)
     malformed_packets_index = adjusted.add_extension_stat(stream_extension_stats::MALFORMED_PACKETS);
     rejected_packets_index = adjusted.add_extension_stat(stream_extension_stats::REJECTED_PACKETS);
     transport_dropped_index = adjusted.add_extension_stat(stream_extension_stats::TRANSPORT_DROPPED_PACKETS);
+    {
+        std::lock_guard<std::mutex> lock(transport_stats_mutex);
+        for (const auto &s : transport_stats())
+            adjusted.add_extension_stat(s.get_name(), s.get_mode());
+    }
     this->config = adjusted;
     stats_config = std::make_shared<const stream_stat_list>(adjusted.get_stats());
     extension_stats_config = std::make_shared<const stream_stat_list>(adjusted.get_extension_stats());

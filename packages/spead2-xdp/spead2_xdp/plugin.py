@@ -59,6 +59,15 @@ def _interface_address(interface: str) -> str:
 
 
 @hookimpl
+def spead2_send_names() -> dict[str, Any]:
+    return {
+        "UdpXdpConfig": _xdp.send.UdpXdpConfig,
+        "UdpXdpStream": _xdp.send.UdpXdpStream,
+        "UdpXdpStreamAsyncio": _xdp.send.UdpXdpStreamAsyncio,
+    }
+
+
+@hookimpl
 def spead2_recv_names() -> dict[str, Any]:
     return {"UdpXdpConfig": _xdp.recv.UdpXdpConfig}
 

@@ -88,6 +88,16 @@ network_interface xdp_find_interface(const std::string &interface)
 
 /* ---- configuration ------------------------------------------------------------- */
 
+void xdp_check_endpoints(const std::vector<std::pair<std::string, std::uint16_t>> &endpoints, bool allow_any)
+{
+    for (const auto &[host, port] : endpoints)
+    {
+        in_addr address{};
+        if (host.empty() ? !allow_any : inet_pton(AF_INET, host.c_str(), &address) != 1)
+            throw std::invalid_argument("endpoint address '" + host + "' is not an IPv4 address");
+    }
+}
+
 void xdp_config_base::set_interface(const std::string &value)
 {
     if (value.empty())

@@ -12,6 +12,7 @@ PYBIND11_MODULE(_xdp, m)
     // A RuntimeError that the plugin may answer by falling back to the socket path.
     py::register_exception<spead2::xdp_unavailable>(m, "XdpUnavailable", PyExc_RuntimeError);
     register_recv(m);
+    register_send(m);
     m.def("interface_address", [](const std::string &interface) {
         const std::uint32_t address = spead2::xdp_find_interface(interface).address;
         return address ? spead2::socket_address::ipv4(address, 0).address_string() : std::string();

@@ -15,12 +15,7 @@ namespace spead2::recv
 
 void udp_xdp_config::set_endpoints(std::vector<std::pair<std::string, std::uint16_t>> value)
 {
-    for (const auto &[host, port] : value)
-    {
-        in_addr address{};
-        if (!host.empty() && inet_pton(AF_INET, host.c_str(), &address) != 1)
-            throw std::invalid_argument("endpoint address " + host + " is not an IPv4 address");
-    }
+    xdp_check_endpoints(value, true);
     endpoints = std::move(value);
 }
 

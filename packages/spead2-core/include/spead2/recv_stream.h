@@ -68,7 +68,8 @@ static constexpr std::size_t CUSTOM_STATS = 9;
  *    to the config they were given).  stream_stats::size(), get_config() and the
  *    indices cover exactly this part, so they match 4.x.
  * 2. Extension statistics: counts this implementation keeps beyond 4.x
- *    (stream_config::add_extension_stat).  They come after part 1, are found by
+ *    (stream_config::add_extension_stat; those of a transport, for every stream:
+ *    register_transport_stat).  They come after part 1, are found by
  *    name (index_of) and are not part of size() or get_config(); a user statistic of
  *    the same name takes precedence in name lookups.
  *
@@ -83,6 +84,15 @@ static constexpr const char *TRANSPORT_DROPPED_PACKETS = "transport_dropped_pack
 } // namespace stream_extension_stats
 
 typedef std::vector<stream_stat_config> stream_stat_list;
+
+/* Declare an extension statistic that every receive stream constructed afterwards
+ * has (0 until something counts it), for counts a transport keeps beyond
+ * stream_extension_stats: a plugin declares its own once, when it loads, and its
+ * readers find them with get_config().get_stat_index(name).  Declaring a name
+ * again is harmless; with another mode it throws std::invalid_argument.  Streams
+ * that already exist are unchanged. */
+SPEAD2_API void register_transport_stat(const std::string &name,
+                                        stream_stat_config::mode mode = stream_stat_config::mode::COUNTER);
 
 /// A snapshot of a stream's statistics (both parts, see stream_extension_stats).
 class SPEAD2_API stream_stats
@@ -249,7 +259,6 @@ protected:
     /* The stream has stopped (stop item, end of a lossless reader or stop()): flush live
      * heaps.  Called once, with queue_mutex held; overrides must call the base. */
     virtual void stop_received();
-    void add_stat(std::size_t index, std::uint64_t value);
     bool has_lossy_reader() const { return lossy; }
     /* Store heap payloads through @a placement (see recv_heap_placement.h), which the
      * subclass owns and keeps alive until the stream has stopped.  Call it in the
@@ -313,6 +322,10 @@ public:
     thread_pool &get_thread_pool() const { return *pool; }
     const std::shared_ptr<thread_pool> &get_thread_pool_ptr() const { return pool; }
     stream_stats get_stats() const;
+    /* Add @a value to statistic @a index (as its mode combines) outside any batch:
+     * for counts made when no packet is being processed, by a subclass, a reader
+     * being set up, or a plugin's own code.  Thread-safe. */
+    void add_stat(std::size_t index, std::uint64_t value);
 
     /* Construct a reader in place.  Ignored once the stream has stopped; throws
      * std::runtime_error after an explicit start. */

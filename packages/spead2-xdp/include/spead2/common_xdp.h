@@ -14,6 +14,7 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 #include <linux/if_xdp.h>
 #include <xdp/xsk.h>
@@ -52,6 +53,10 @@ const char *xdp_mode_name(xdp_mode mode);
  * address is that of the interface in both cases (0 if the interface has none). */
 network_interface xdp_find_interface(const std::string &interface);
 
+/* Throws std::invalid_argument unless every host is an IPv4 address literal ("" too,
+ * meaning any address of the interface, if @a allow_any). */
+void xdp_check_endpoints(const std::vector<std::pair<std::string, std::uint16_t>> &endpoints, bool allow_any);
+
 /* Ring and frame settings shared by the reader's and writer's configs, validated
  * when set: sizes are powers of two, frames 2048 or 4096 bytes (a page at most, the
  * kernel's limit for aligned frames). */
@@ -68,7 +73,6 @@ private:
     std::size_t frame_size = default_frame_size;
     std::size_t frame_count = default_frame_count;
     std::size_t ring_size = default_ring_size;
-    xdp_mode mode = xdp_mode::automatic;
     bool zero_copy = true;
 
 public:
@@ -77,7 +81,6 @@ public:
     void set_frame_size(std::size_t value);
     void set_frame_count(std::size_t value);
     void set_ring_size(std::size_t value);
-    void set_mode(xdp_mode value) { mode = value; }
     void set_zero_copy(bool value) { zero_copy = value; }
 
     const std::string &get_interface() const { return interface; }
@@ -85,7 +88,6 @@ public:
     std::size_t get_frame_size() const { return frame_size; }
     std::size_t get_frame_count() const { return frame_count; }
     std::size_t get_ring_size() const { return ring_size; }
-    xdp_mode get_mode() const { return mode; }
     bool get_zero_copy() const { return zero_copy; }
 };
 

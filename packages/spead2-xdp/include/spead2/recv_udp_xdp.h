@@ -27,6 +27,7 @@ public:
 private:
     std::vector<std::pair<std::string, std::uint16_t>> endpoints;
     std::size_t max_size = default_max_size;
+    xdp_mode mode = xdp_mode::automatic;
     bool busy_poll = false;
     int max_poll = default_max_poll;
 
@@ -35,12 +36,14 @@ public:
     void set_endpoints(std::vector<std::pair<std::string, std::uint16_t>> value);
     /// Throws std::invalid_argument("max_size must be positive") for 0.
     void set_max_size(std::size_t value);
+    void set_mode(xdp_mode value) { mode = value; }
     void set_busy_poll(bool value) { busy_poll = value; }
     /// Throws std::invalid_argument("max_poll must be at least 1") below 1.
     void set_max_poll(int value);
 
     const std::vector<std::pair<std::string, std::uint16_t>> &get_endpoints() const { return endpoints; }
     std::size_t get_max_size() const { return max_size; }
+    xdp_mode get_mode() const { return mode; }
     bool get_busy_poll() const { return busy_poll; }
     int get_max_poll() const { return max_poll; }
 };
