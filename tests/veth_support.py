@@ -8,7 +8,8 @@
   sockets: ``socket()`` makes a socket inside a namespace from this process (a socket
   keeps its namespace for life), so a test can talk across without a helper process.
 
-Both sides route 224.0.0.0/4 to their veth end, so multicast works in both
+Each end has ``queues`` transmit and receive queues (a frame sent on queue *i*
+arrives on the peer's queue *i*).  Both sides route 224.0.0.0/4 to their veth end, so multicast works in both
 directions.  The veth carries wire-sized frames (``gso_max_segs 1``) as a real link
 does.  Everything is deleted by ``destroy()``.  Needs root; ``unavailable_reason()``
 says why the namespaces cannot be made here (for skips).
@@ -104,7 +105,7 @@ class VethPair:
     given (names are per namespace, so fixed ones such as ``eth0`` cannot clash)."""
 
     def __init__(self, *, prefix: str = "veth", ifname: str | None = None, peer_ifname: str | None = None,
-                 subnet: str | None = None, mtu: int = 1500) -> None:
+                 subnet: str | None = None, mtu: int = 1500, queues: int = 1) -> None:
         suffix = "%06x" % random.getrandbits(24)
         self.ns = f"spead2-{prefix}-{suffix}"
         self.peer_ns = f"spead2-{prefix}p-{suffix}"
@@ -114,6 +115,7 @@ class VethPair:
         self.addr = f"{subnet}.1"
         self.peer_addr = f"{subnet}.2"
         self.mtu = mtu
+        self.queues = queues
         self._created: list[str] = []
 
     def bring_up(self) -> None:
@@ -133,8 +135,9 @@ class VethPair:
             for conf in ("all", "default"):
                 subprocess.run(["ip", "netns", "exec", ns, "sysctl", "-q", "-w", f"net.ipv6.conf.{conf}.accept_dad=0"],
                                capture_output=True, timeout=20)
-        _ip("link", "add", self.ifname, "netns", self.ns, "type", "veth",
-            "peer", "name", self.peer_ifname, "netns", self.peer_ns)
+        queues = ("numtxqueues", str(self.queues), "numrxqueues", str(self.queues))
+        _ip("link", "add", self.ifname, "netns", self.ns, *queues, "type", "veth",
+            "peer", "name", self.peer_ifname, "netns", self.peer_ns, *queues)
         for ns, dev, addr in ((self.ns, self.ifname, self.addr), (self.peer_ns, self.peer_ifname, self.peer_addr)):
             _ip("-n", ns, "addr", "add", f"{addr}/24", "dev", dev)
             # Wire-sized frames, as a real link carries: a veth would pass a UDP GSO

@@ -1,5 +1,5 @@
 """Fixtures for ``tests/xdp``: a veth pair between two network namespaces with jumbo
-frames (``xdp_veth``), made per test so that every test starts with no XDP program
+frames (``xdp_veth``; parametrize it indirectly with a number of queues), made per test so that every test starts with no XDP program
 attached; skipped where the plugin is not installed or namespaces cannot be made.
 """
 
@@ -28,5 +28,6 @@ def xdp_veth(request):
     reason = veth_support.unavailable_reason()
     if reason:
         pytest.skip(reason)
-    with veth_support.created(veth_support.VethPair(prefix="xdp", mtu=9000), pytest.skip) as pair:
+    queues = getattr(request, "param", 1)
+    with veth_support.created(veth_support.VethPair(prefix="xdp", mtu=9000, queues=queues), pytest.skip) as pair:
         yield pair

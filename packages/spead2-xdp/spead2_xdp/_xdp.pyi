@@ -1,4 +1,5 @@
-# Native part of the spead2-xdp plugin; UdpXdpConfig is re-exported by spead2.recv.
+# Native part of the spead2-xdp plugin; its classes are re-exported by spead2.recv and
+# spead2.send, whose stubs describe them (the send classes in full).
 from typing import Any
 
 class XdpUnavailable(RuntimeError): ...
@@ -42,3 +43,10 @@ class recv:
         fallback: bool
     @staticmethod
     def add_udp_xdp_reader(stream: Any, config: recv.UdpXdpConfig) -> None: ...
+    @staticmethod
+    def count_fallback(stream: Any) -> None: ...
+
+class send:
+    UdpXdpConfig: Any
+    UdpXdpStream: Any
+    UdpXdpStreamAsyncio: Any

@@ -27,6 +27,8 @@ def add_udp_xdp_reader(stream: Any, config: Any) -> None:
     When AF_XDP cannot start (permission, driver, another XDP program, ring sizes),
     raises :class:`RuntimeError` saying why, or with ``config.fallback`` warns
     (``spead2_xdp.plugin.XdpFallbackWarning``) and adds UDP socket readers for the endpoints.
+    The stream's statistics say which happened: ``xdp_readers`` counts AF_XDP readers,
+    ``xdp_fallbacks`` the calls that fell back.
     """
     try:
         _xdp.recv.add_udp_xdp_reader(stream, config)
@@ -38,6 +40,7 @@ def add_udp_xdp_reader(stream: Any, config: Any) -> None:
         warnings.warn(f"AF_XDP is unavailable ({exc}): receiving through the kernel's UDP sockets instead",
                       XdpFallbackWarning, stacklevel=3)
         _add_socket_readers(stream, config)
+        _xdp.recv.count_fallback(stream)
 
 
 def _add_socket_readers(stream: Any, config: Any) -> None:

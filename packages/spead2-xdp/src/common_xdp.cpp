@@ -219,14 +219,29 @@ xdp_filter::~xdp_filter()
 
 void xdp_filter::add_endpoint(std::uint32_t address, std::uint16_t port)
 {
-    const endpoint_key key = make_key(address, port);
-    const std::uint8_t value = 1;
-    if (bpf_map_update_elem(endpoints_fd, &key, &value, BPF_ANY) != 0)
-        throw std::system_error(errno, std::system_category(), "adding an endpoint to the XDP program");
+    std::lock_guard<std::mutex> lock(endpoints_mutex);
+    int &users = endpoint_users[{address, port}];
+    if (users == 0)
+    {
+        const endpoint_key key = make_key(address, port);
+        const std::uint8_t value = 1;
+        if (bpf_map_update_elem(endpoints_fd, &key, &value, BPF_ANY) != 0)
+        {
+            const int error = errno;
+            endpoint_users.erase({address, port});
+            throw std::system_error(error, std::system_category(), "adding an endpoint to the XDP program");
+        }
+    }
+    users++;
 }
 
 void xdp_filter::remove_endpoint(std::uint32_t address, std::uint16_t port)
 {
+    std::lock_guard<std::mutex> lock(endpoints_mutex);
+    auto pos = endpoint_users.find({address, port});
+    if (pos == endpoint_users.end() || --pos->second > 0)
+        return;
+    endpoint_users.erase(pos);
     const endpoint_key key = make_key(address, port);
     bpf_map_delete_elem(endpoints_fd, &key);
 }

@@ -104,6 +104,8 @@ void register_recv(py::module_ &m)
     }, py::arg("stream"), py::arg("config"),
        "Add an AF_XDP reader receiving the endpoints of config (a spead2.recv.UdpXdpConfig); "
        "raises XdpUnavailable when AF_XDP cannot start.");
+    recv.def("count_fallback", [](recv::stream &s) { count_udp_xdp_stat(s, recv::udp_xdp_stats::XDP_FALLBACKS); },
+             py::arg("stream"), "Count, in the stream's xdp_fallbacks, a reader that fell back to UDP sockets.");
 }
 
 } // namespace spead2::python

@@ -33,6 +33,34 @@ void udp_xdp_config::set_max_poll(int value)
     max_poll = value;
 }
 
+/* ---- statistics ------------------------------------------------------------------ */
+
+namespace
+{
+
+// When the plugin's library loads: before any stream that one of its readers could join.
+const bool stats_registered = [] {
+    register_transport_stat(udp_xdp_stats::XDP_READERS);
+    register_transport_stat(udp_xdp_stats::XDP_FALLBACKS);
+    return true;
+}();
+
+} // anonymous namespace
+
+void count_udp_xdp_stat(stream &owner, const char *name)
+{
+    std::size_t index;
+    try
+    {
+        index = owner.get_config().get_stat_index(name);
+    }
+    catch (std::out_of_range &)
+    {
+        return;   // a stream made before this plugin loaded
+    }
+    owner.add_stat(index, 1);
+}
+
 /* ---- the reader ----------------------------------------------------------------- */
 
 namespace
@@ -93,6 +121,7 @@ udp_xdp_reader::udp_xdp_reader(stream &owner, const udp_xdp_config &config)
     if (!busy_poll)
         watch = std::make_unique<fd_watch>(get_thread_pool(), socket->fd());
     done_frames.reserve(rx_batch);
+    count_udp_xdp_stat(owner, udp_xdp_stats::XDP_READERS);
 }
 
 udp_xdp_reader::~udp_xdp_reader()

@@ -2,9 +2,10 @@
 # spead2._spead2.send) re-exported by the package, plus the pure-Python
 # HeapGenerator and ItemGroup.
 #
-# The core's streams and those of the spead2-udp (UDP, TCP) and spead2-ibverbs
-# (UdpIbvConfig, UdpIbvStream) plugins are described; the ibverbs names exist
-# only where that plugin is installed (it needs rdma-core's headers to build).
+# The core's streams and those of the spead2-udp (UDP, TCP), spead2-ibverbs
+# (UdpIbvConfig, UdpIbvStream) and spead2-xdp (UdpXdpConfig, UdpXdpStream) plugins
+# are described; the ibverbs and AF_XDP names exist only where those plugins are
+# installed (they need rdma-core's, and libxdp's and libbpf's, headers to build).
 # Unlike the reference's stubs there is no typing-only SyncStream base:
 # send_heap/send_heaps are declared on each concrete synchronous stream and
 # return the number of bytes sent.
@@ -273,6 +274,83 @@ class UdpIbvStreamAsyncio(Stream):
     def __init__(
         self, thread_pool: _ThreadPool, config: StreamConfig = ..., *, udp_ibv_config: UdpIbvConfig
     ) -> None: ...
+    @property
+    def fd(self) -> int: ...
+    def async_send_heap(
+        self,
+        heap: Heap,
+        callback: Callable[[OSError | None, int], None],
+        cnt: int = -1,
+        substream_index: int = 0,
+        rate: float = -1.0,
+    ) -> bool: ...
+    @overload
+    def async_send_heaps(
+        self, heaps: HeapReferenceList, callback: Callable[[OSError | None, int], None], mode: GroupMode
+    ) -> bool: ...
+    @overload
+    def async_send_heaps(
+        self, heaps: Sequence[HeapReference], callback: Callable[[OSError | None, int], None], mode: GroupMode
+    ) -> bool: ...
+    def flush(self) -> None: ...
+    def process_callbacks(self) -> None: ...
+
+class UdpXdpConfig:
+    DEFAULT_FRAME_SIZE: Final = 4096
+    DEFAULT_FRAME_COUNT: Final = 4096
+    DEFAULT_RING_SIZE: Final = 2048
+    def __init__(
+        self,
+        *,
+        interface: str = "",
+        endpoints: Sequence[tuple[str, int]] = ...,
+        queue: int = 0,
+        frame_size: int = 4096,
+        frame_count: int = 4096,
+        ring_size: int = 2048,
+        zero_copy: bool = True,
+        ttl: int = 1,
+    ) -> None: ...
+    interface: str
+    @property
+    def endpoints(self) -> list[tuple[str, int]]: ...
+    @endpoints.setter
+    def endpoints(self, value: Sequence[tuple[str, int]]) -> None: ...
+    queue: int
+    frame_size: int
+    frame_count: int
+    ring_size: int
+    zero_copy: bool
+    ttl: int
+
+class UdpXdpStream(Stream):
+    # At runtime udp_xdp_config follows the defaulted config and has no default itself:
+    # it is given either positionally after an explicit config, or by keyword.
+    @overload
+    def __init__(self, thread_pool: _ThreadPool, config: StreamConfig, udp_xdp_config: UdpXdpConfig) -> None: ...
+    @overload
+    def __init__(
+        self, thread_pool: _ThreadPool, config: StreamConfig = ..., *, udp_xdp_config: UdpXdpConfig
+    ) -> None: ...
+    @property
+    def zero_copy(self) -> bool: ...
+    def send_heap(self, heap: Heap, cnt: int = -1, substream_index: int = 0, rate: float = -1.0) -> int: ...
+    @overload
+    def send_heaps(self, heaps: HeapReferenceList, mode: GroupMode) -> int: ...
+    @overload
+    def send_heaps(self, heaps: Sequence[HeapReference], mode: GroupMode) -> int: ...
+
+class UdpXdpStreamAsyncio(Stream):
+    """Native base of spead2.send.asyncio.UdpXdpStream (only in spead2._spead2.send)."""
+
+    @overload
+    def __init__(self, thread_pool: _ThreadPool, config: StreamConfig, udp_xdp_config: UdpXdpConfig) -> None: ...
+    @overload
+    def __init__(
+        self, thread_pool: _ThreadPool, config: StreamConfig = ..., *, udp_xdp_config: UdpXdpConfig
+    ) -> None: ...
+    @property
+    def zero_copy(self) -> bool: ...
     @property
     def fd(self) -> int: ...
     def async_send_heap(

@@ -1,7 +1,7 @@
 # Type stubs for spead2.send.asyncio: future-returning wrappers of the native
 # ...Asyncio send streams that the installed plugins provide (here: the core's,
-# spead2-udp's and spead2-ibverbs'; UdpIbvStream exists only where spead2-ibverbs
-# is installed).
+# spead2-udp's, spead2-ibverbs' and spead2-xdp's; UdpIbvStream and UdpXdpStream
+# exist only where those plugins are installed).
 
 import asyncio
 from typing import Any
@@ -17,6 +17,7 @@ from spead2.send import (
     StreamConfig,
     TcpStreamAsyncio,
     UdpIbvStreamAsyncio,
+    UdpXdpStreamAsyncio,
     UdpStreamAsyncio,
 )
 
@@ -45,6 +46,18 @@ class UdpStream(UdpStreamAsyncio):
     async def async_flush(self) -> None: ...
 
 class UdpIbvStream(UdpIbvStreamAsyncio):
+    def __init__(self, *args: Any, **kwargs: Any) -> None: ...
+    _active: int
+    _last_queued_future: asyncio.Future[int] | None
+    def async_send_heap(  # type: ignore[override]
+        self, heap: Heap, cnt: int = -1, substream_index: int = 0, rate: float = -1.0
+    ) -> asyncio.Future[int]: ...
+    def async_send_heaps(  # type: ignore[override]
+        self, heaps: Sequence[HeapReference] | HeapReferenceList, mode: GroupMode
+    ) -> asyncio.Future[int]: ...
+    async def async_flush(self) -> None: ...
+
+class UdpXdpStream(UdpXdpStreamAsyncio):
     def __init__(self, *args: Any, **kwargs: Any) -> None: ...
     _active: int
     _last_queued_future: asyncio.Future[int] | None

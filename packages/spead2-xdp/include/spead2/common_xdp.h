@@ -11,7 +11,9 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -106,6 +108,9 @@ private:
     int program_fd = -1;
     int endpoints_fd = -1;
     int sockets_fd = -1;
+    std::mutex endpoints_mutex;
+    /// Readers per endpoint (address, port): readers of several queues share them.
+    std::map<std::pair<std::uint32_t, std::uint16_t>, int> endpoint_users;
 
     xdp_filter(const network_interface &interface, xdp_mode mode);
 
@@ -118,7 +123,9 @@ public:
     xdp_filter &operator=(const xdp_filter &) = delete;
 
     xdp_mode mode() const { return attached_mode; }
-    /// Steer UDP to @a address (host order; 0: any address of the interface) : @a port.
+    /* Steer UDP to @a address (host order; 0: any address of the interface) : @a port
+     * to the sockets.  Counted: an endpoint stays until every reader that added it
+     * has removed it. */
     void add_endpoint(std::uint32_t address, std::uint16_t port);
     void remove_endpoint(std::uint32_t address, std::uint16_t port);
     /// Throws xdp_unavailable if the queue already has a socket.

@@ -18,6 +18,19 @@
 namespace spead2::recv
 {
 
+/* Extension statistics that every receive stream has while this plugin is loaded
+ * (register_transport_stat): which path the stream receives through. */
+namespace udp_xdp_stats
+{
+/// AF_XDP readers added to the stream.
+static constexpr const char *XDP_READERS = "xdp_readers";
+/// Requests for an AF_XDP reader that fell back to the kernel's UDP sockets.
+static constexpr const char *XDP_FALLBACKS = "xdp_fallbacks";
+} // namespace udp_xdp_stats
+
+/// Count one more of the udp_xdp_stats statistic @a name in @a owner.
+void count_udp_xdp_stat(stream &owner, const char *name);
+
 class udp_xdp_config : public xdp_config_base
 {
 public:
