@@ -259,3 +259,24 @@ def test_config_defaults():
     assert (config.frame_size, config.frame_count, config.ring_size) == (4096, 4096, 2048)
     assert (config.zero_copy, config.ttl) == (True, 1)
     assert spead2.send.UdpXdpConfig.DEFAULT_FRAME_SIZE == 4096
+
+
+def test_queue_taken_right_after_a_reader_left(xdp_veth):
+    """The kernel frees a closed AF_XDP socket's queue a little later: a sender made
+    right after a reader on the same queue has gone waits for it rather than fail."""
+    script = r"""
+import sys
+import spead2, spead2.recv, spead2.send
+interface, group = sys.argv[1], sys.argv[2]
+for _ in range(5):
+    stream = spead2.recv.Stream(spead2.ThreadPool())
+    stream.add_udp_xdp_reader(spead2.recv.UdpXdpConfig(interface=interface, endpoints=[(group, 8890)]))
+    stream.stop()
+    del stream
+    sender = spead2.send.UdpXdpStream(spead2.ThreadPool(), spead2.send.StreamConfig(),
+                                      spead2.send.UdpXdpConfig(interface=interface, endpoints=[(group, 8890)]))
+    del sender
+print("ok")
+"""
+    result = xdp_veth.run(sys.executable, "-c", script, xdp_veth.ifname, GROUP, timeout=60)
+    assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr[-3000:]

@@ -1,9 +1,11 @@
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <map>
 #include <mutex>
 #include <string>
 #include <system_error>
+#include <thread>
 #include <arpa/inet.h>
 #include <linux/if_link.h>
 #include <net/if.h>
@@ -301,8 +303,12 @@ xdp_socket::xdp_socket(const network_interface &interface, const xdp_config_base
             tries.emplace_back(zc, sg);
     }
     int error = 0;
-    for (auto [zc, sg] : tries)
+    /* The kernel frees the queue of a closed AF_XDP socket from a work queue, a little
+     * after close() returns: a queue that a socket just left is briefly busy. */
+    const auto busy_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+    for (std::size_t i = 0; i < tries.size(); i++)
     {
+        const auto [zc, sg] = tries[i];
         xsk_socket_config socket_config{};
         socket_config.rx_size = dir == direction::receive ? ring_size : 0;
         socket_config.tx_size = dir == direction::transmit ? ring_size : 0;
@@ -324,6 +330,11 @@ xdp_socket::xdp_socket(const network_interface &interface, const xdp_config_base
         socket = nullptr;
         if (error == EPERM || error == EACCES || error == ENOMEM)
             break;
+        if (error == EBUSY && std::chrono::steady_clock::now() < busy_deadline)
+        {
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+            i--;   // the same settings again
+        }
     }
     xsk_umem__delete(umem);
     munmap(area, area_size);
