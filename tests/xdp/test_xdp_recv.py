@@ -269,6 +269,34 @@ def test_without_permission(xdp_veth):
     assert "refused" in summary["message"] and "CAP_NET_ADMIN" in summary["message"], summary
 
 
+def test_without_permission_fallback(xdp_veth):
+    """Without the capabilities, fallback=True receives through UDP sockets, which need none."""
+    prefix = veth_support.drop_capabilities_prefix("net_admin", "bpf", "sys_admin", "net_raw")
+    if prefix is None:
+        pytest.skip("neither setpriv nor capsh is installed")
+    proc = start_receiver(xdp_veth, prefix=prefix, endpoints=[[xdp_veth.addr, PORT]], config={"fallback": True})
+    assert wait_ready(proc) is None
+    send(xdp_veth, [[xdp_veth.addr, PORT]], heaps=5)
+    summary = finish(proc)
+    assert summary["heaps"] == 5 and summary["good"] == 5, summary
+    assert any("refused" in w for w in summary["warnings"]), summary
+    assert (summary["xdp_readers"], summary["xdp_fallbacks"]) == (0, 1), summary
+
+
+def test_native_mode_unsupported_fallback(xdp_veth):
+    """mode='native' on loopback with fallback=True: a UDP socket on lo receives instead."""
+    proc = start_receiver(xdp_veth, interface="lo", endpoints=[["127.0.0.1", PORT]],
+                          config={"mode": "native", "fallback": True})
+    assert wait_ready(proc) is None
+    args = dict(endpoints=[["127.0.0.1", PORT]], heaps=5, packet_size=1472, elements=50000, source="127.0.0.1")
+    result = xdp_veth.run(sys.executable, "-c", SENDER, json.dumps(args), timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = finish(proc)
+    assert summary["heaps"] == 5 and summary["good"] == 5, summary
+    assert any("no native XDP support" in w for w in summary["warnings"]), summary
+    assert (summary["xdp_readers"], summary["xdp_fallbacks"]) == (0, 1), summary
+
+
 def test_native_mode_unsupported(xdp_veth):
     """The loopback device has no native XDP: mode='native' says so; 'auto' falls back to generic."""
     proc = start_receiver(xdp_veth, interface="lo", endpoints=[["127.0.0.1", PORT]], config={"mode": "native"})
