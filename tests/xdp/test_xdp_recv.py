@@ -17,12 +17,12 @@ import time
 import pytest
 
 import veth_support
-from xdp_support import finish, wait_ready
+from xdp_support import PAYLOAD, finish, wait_ready
 
 PORT = 8888
 GROUP = "239.10.11.12"
 
-RECEIVER = r"""
+RECEIVER = PAYLOAD + r"""
 import json, sys, warnings
 import numpy as np
 import spead2, spead2.recv
@@ -43,16 +43,7 @@ with warnings.catch_warnings(record=True) as caught:
 print("ready", flush=True)
 if args.get("wait_stdin"):
     sys.stdin.readline()
-ig = spead2.ItemGroup()
-heaps = good = 0
-for heap in stream:
-    ig.update(heap)
-    if "x" in ig and heap.cnt >= 100:
-        heaps += 1
-        expected = (np.arange(ig["x"].value.size, dtype=np.uint32) * 7 + heap.cnt).astype(np.uint32)
-        good += bool(np.array_equal(ig["x"].value, expected))
-        if heaps == args.get("stop_after"):
-            stream.stop()
+heaps, good = receive(stream, args.get("stop_after"))
 stats = stream.stats
 print(json.dumps({"heaps": heaps, "good": good, "warnings": [str(w.message) for w in caught],
                   **{name: stats[name] for name in ("packets", "malformed_packets", "transport_dropped_packets",
@@ -60,7 +51,7 @@ print(json.dumps({"heaps": heaps, "good": good, "warnings": [str(w.message) for 
       flush=True)
 """
 
-SENDER = r"""
+SENDER = PAYLOAD + r"""
 import json, sys
 import numpy as np
 import spead2, spead2.send
@@ -74,7 +65,7 @@ for substream in range(len(args["endpoints"])):
     stream.send_heap(ig.get_heap(descriptors="all", data="none"), substream_index=substream)
 for i in range(args["heaps"]):
     cnt = 100 + i
-    ig["x"].value = (np.arange(args["elements"], dtype=np.uint32) * 7 + cnt).astype(np.uint32)
+    ig["x"].value = payload(args["elements"], cnt)
     stream.send_heap(ig.get_heap(descriptors="none", data="all"), cnt=cnt,
                      substream_index=i % len(args["endpoints"]))
 if args.get("end", True):
@@ -139,7 +130,7 @@ def test_several_endpoints_and_busy_poll(xdp_veth):
     assert summary["heaps"] == 30 and summary["good"] == 30, summary
 
 
-XDP_SENDER = r"""
+XDP_SENDER = PAYLOAD + r"""
 import json, sys
 import numpy as np
 import spead2, spead2.send
@@ -152,7 +143,7 @@ for queue in args["queues"]:
         interface=args["interface"], endpoints=[tuple(args["endpoint"])], queue=queue))
     stream.send_heap(ig.get_heap(descriptors="all", data="none"))
     for cnt in args["cnts"][queue]:
-        ig["x"].value = (np.arange(args["elements"], dtype=np.uint32) * 7 + cnt).astype(np.uint32)
+        ig["x"].value = payload(args["elements"], cnt)
         stream.send_heap(ig.get_heap(descriptors="none", data="all"), cnt=cnt)
     if queue == args["queues"][-1]:
         stream.send_heap(ig.get_end())

@@ -15,13 +15,13 @@ import time
 
 import pytest
 
-from xdp_support import finish, wait_ready
+from xdp_support import PAYLOAD, finish, wait_ready
 
 PORT = 8890
 GROUP = "239.10.11.13"
 
 # Runs with our spead2 or the reference's: only the 4.x receive API.
-RECEIVER = r"""
+RECEIVER = PAYLOAD + r"""
 import json, sys
 import numpy as np
 import spead2, spead2.recv
@@ -39,18 +39,11 @@ else:
         else:
             stream.add_udp_reader(port, max_size=9200, buffer_size=4 << 20, bind_hostname=host)
 print("ready", flush=True)
-ig = spead2.ItemGroup()
-heaps = good = 0
-for heap in stream:
-    ig.update(heap)
-    if "x" in ig and heap.cnt >= 100:
-        heaps += 1
-        expected = (np.arange(ig["x"].value.size, dtype=np.uint32) * 7 + heap.cnt).astype(np.uint32)
-        good += bool(np.array_equal(ig["x"].value, expected))
+heaps, good = receive(stream)
 print(json.dumps({"heaps": heaps, "good": good}), flush=True)
 """
 
-SENDER = r"""
+SENDER = PAYLOAD + r"""
 import asyncio, json, sys, time
 import numpy as np
 import spead2, spead2.send, spead2.send.asyncio
@@ -70,7 +63,7 @@ def heaps():
         yield ig.get_heap(descriptors="all", data="none"), -1, s
     for i in range(args["heaps"]):
         cnt = 100 + i
-        ig["x"].value = (np.arange(args["elements"], dtype=np.uint32) * 7 + cnt).astype(np.uint32)
+        ig["x"].value = payload(args["elements"], cnt)
         yield ig.get_heap(descriptors="none", data="all"), cnt, i % n
     if args.get("end", True):
         for s in range(n):

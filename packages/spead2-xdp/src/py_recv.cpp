@@ -24,12 +24,6 @@ public:
     bool fallback = false;
 };
 
-template<typename Value, typename Setter>
-auto setter(Setter set)
-{
-    return [set](udp_xdp_config_py &c, Value value) { (c.*set)(std::move(value)); };
-}
-
 } // anonymous namespace
 
 void register_recv(py::module_ &m)
@@ -39,9 +33,6 @@ void register_recv(py::module_ &m)
 
     typedef udp_xdp_config_py C;
     py::class_<C> config(recv, "UdpXdpConfig", "Configuration of add_udp_xdp_reader (keyword-only).");
-    config.attr("DEFAULT_FRAME_SIZE") = C::default_frame_size;
-    config.attr("DEFAULT_FRAME_COUNT") = C::default_frame_count;
-    config.attr("DEFAULT_RING_SIZE") = C::default_ring_size;
     config.attr("DEFAULT_MAX_SIZE") = C::default_max_size;
     config.attr("DEFAULT_MAX_POLL") = C::default_max_poll;
     config
@@ -69,34 +60,26 @@ void register_recv(py::module_ &m)
              py::arg("frame_count") = C::default_frame_count, py::arg("ring_size") = C::default_ring_size,
              py::arg("mode") = "auto", py::arg("zero_copy") = true, py::arg("max_size") = C::default_max_size,
              py::arg("busy_poll") = false, py::arg("max_poll") = C::default_max_poll, py::arg("fallback") = false)
-        .def_property("interface", &C::get_interface, setter<std::string>(&C::set_interface),
-                      "The network interface: its name (\"eth0\") or its IPv4 address.")
-        .def_property("endpoints", &C::get_endpoints, setter<endpoint_list>(&C::set_endpoints),
+        .def_property("endpoints", &C::get_endpoints, setter<C, endpoint_list>(&C::set_endpoints),
                       "(address, port) pairs to receive: multicast groups, addresses of the interface, "
                       "or \"\" for any address (a copy).")
-        .def_property("queue", &C::get_queue, setter<std::uint32_t>(&C::set_queue),
+        .def_property("queue", &C::get_queue, setter<C, std::uint32_t>(&C::set_queue),
                       "The receive queue of the interface to take the frames from.")
-        .def_property("frame_size", &C::get_frame_size, setter<std::size_t>(&C::set_frame_size),
-                      "Bytes per frame of the frame memory: 2048 or 4096.")
-        .def_property("frame_count", &C::get_frame_count, setter<std::size_t>(&C::set_frame_count),
-                      "Frames in the frame memory (a power of 2).")
-        .def_property("ring_size", &C::get_ring_size, setter<std::size_t>(&C::set_ring_size),
-                      "Descriptors in the receive ring (a power of 2).")
         .def_property("mode", [](const C &c) { return std::string(xdp_mode_name(c.get_mode())); },
                       [](C &c, const std::string &mode) { c.set_mode(parse_xdp_mode(mode)); },
                       "Where the XDP program runs: 'native' (in the driver), 'generic' (any interface) "
                       "or 'auto' (native where the driver has it).")
-        .def_property("zero_copy", &C::get_zero_copy, setter<bool>(&C::set_zero_copy),
-                      "Try zero-copy first (falls back to copy mode where the driver lacks it).")
-        .def_property("max_size", &C::get_max_size, setter<std::size_t>(&C::set_max_size),
+        .def_property("max_size", &C::get_max_size, setter<C, std::size_t>(&C::set_max_size),
                       "Largest UDP payload accepted, in bytes.")
-        .def_property("busy_poll", &C::get_busy_poll, setter<bool>(&C::set_busy_poll),
+        .def_property("busy_poll", &C::get_busy_poll, setter<C, bool>(&C::set_busy_poll),
                       "Poll the receive ring continuously instead of waiting for the socket to be readable.")
-        .def_property("max_poll", &C::get_max_poll, setter<int>(&C::set_max_poll),
+        .def_property("max_poll", &C::get_max_poll, setter<C, int>(&C::set_max_poll),
                       "Polls per turn when busy polling (at least 1).")
         .def_readwrite("fallback", &C::fallback,
                        "When AF_XDP cannot start: False raises RuntimeError; True warns and receives "
                        "through the kernel's UDP sockets instead (needs spead2-udp).");
+
+    define_xdp_config_base(config, "Descriptors in the receive ring (a power of 2).");
 
     recv.def("add_udp_xdp_reader", [](recv::stream &s, const C &config) {
         // Loading the program and setting up the rings takes a while: not with the GIL.

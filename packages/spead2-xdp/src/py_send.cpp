@@ -51,12 +51,6 @@ void define_udp_xdp_stream(Class &cls)
                                "Whether the driver took the AF_XDP socket in zero-copy mode.");
 }
 
-template<typename Value, typename Setter>
-auto setter(Setter set)
-{
-    return [set](udp_xdp_config &c, Value value) { (c.*set)(std::move(value)); };
-}
-
 } // anonymous namespace
 
 void register_send(py::module_ &m)
@@ -66,9 +60,6 @@ void register_send(py::module_ &m)
 
     typedef udp_xdp_config C;
     py::class_<C> config(send_module, "UdpXdpConfig", "Configuration of UdpXdpStream (keyword-only).");
-    config.attr("DEFAULT_FRAME_SIZE") = C::default_frame_size;
-    config.attr("DEFAULT_FRAME_COUNT") = C::default_frame_count;
-    config.attr("DEFAULT_RING_SIZE") = C::default_ring_size;
     config
         .def(py::init([](std::string interface, endpoint_list endpoints, std::uint32_t queue, std::size_t frame_size,
                          std::size_t frame_count, std::size_t ring_size, bool zero_copy, std::uint8_t ttl) {
@@ -88,22 +79,13 @@ void register_send(py::module_ &m)
              py::arg("queue") = 0, py::arg("frame_size") = C::default_frame_size,
              py::arg("frame_count") = C::default_frame_count, py::arg("ring_size") = C::default_ring_size,
              py::arg("zero_copy") = true, py::arg("ttl") = 1)
-        .def_property("interface", &C::get_interface, setter<std::string>(&C::set_interface),
-                      "The network interface: its name (\"eth0\") or its IPv4 address.")
-        .def_property("endpoints", &C::get_endpoints, setter<endpoint_list>(&C::set_endpoints),
+        .def_property("endpoints", &C::get_endpoints, setter<C, endpoint_list>(&C::set_endpoints),
                       "(address, port) pairs to send to, one per substream: IPv4 multicast groups, or unicast "
                       "addresses in the kernel's neighbour table (a copy).")
-        .def_property("queue", &C::get_queue, setter<std::uint32_t>(&C::set_queue),
+        .def_property("queue", &C::get_queue, setter<C, std::uint32_t>(&C::set_queue),
                       "The transmit queue of the interface.")
-        .def_property("frame_size", &C::get_frame_size, setter<std::size_t>(&C::set_frame_size),
-                      "Bytes per frame of the frame memory: 2048 or 4096 (larger packets span frames).")
-        .def_property("frame_count", &C::get_frame_count, setter<std::size_t>(&C::set_frame_count),
-                      "Frames in the frame memory (a power of 2).")
-        .def_property("ring_size", &C::get_ring_size, setter<std::size_t>(&C::set_ring_size),
-                      "Descriptors in the transmit ring (a power of 2).")
-        .def_property("zero_copy", &C::get_zero_copy, setter<bool>(&C::set_zero_copy),
-                      "Try zero-copy first (falls back to copy mode where the driver lacks it).")
-        .def_property("ttl", &C::get_ttl, setter<std::uint8_t>(&C::set_ttl), "IPv4 TTL of the frames.");
+        .def_property("ttl", &C::get_ttl, setter<C, std::uint8_t>(&C::set_ttl), "IPv4 TTL of the frames.");
+    define_xdp_config_base(config, "Descriptors in the transmit ring (a power of 2).");
 
     py::class_<udp_xdp_stream, send::stream, std::shared_ptr<udp_xdp_stream>> stream(
         send_module, "UdpXdpStream", "Sends each heap as UDP datagrams through an AF_XDP socket.");
