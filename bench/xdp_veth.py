@@ -3,12 +3,12 @@
 against our recvmmsg UDP reader and the reference's UDP reader.
 
     python bench/xdp_veth.py --ours .venv/bin/python --reference /work/refenv/bin/python \
-        [--rounds 3] [--rate MBps] [--quick] [--json OUT]
+        [--rounds 3] [--rate MBps] [--cpu-trials 2] [--quick] [--kinds K,...] [--json OUT]
 
 Setup: two network namespaces joined by a veth pair (MTU 9000, one queue,
 ``tests/veth_support.py``).  One sender for every receiver kind: our
-``send.UdpXdpStream`` in the peer namespace (the cheapest sender we have, so it
-leaves the most CPU to the receiving side) sends 1 MiB heaps (one uint8 item, no
+``send.UdpXdpStream`` in the peer namespace (the cheapest sender we have, so that
+it can outrun every receiver) sends 1 MiB heaps (one uint8 item, no
 descriptors) in 8972-byte packets to a unicast address.  The receiver, in the other
 namespace, is one of
 
@@ -26,38 +26,47 @@ Measured, per kind, in interleaved rounds (A B C D, A B C D, ...) because the ma
 is noisy; medians and ranges are reported:
 
 1. CPU per GB at one fixed rate (``--rate``, MB/s of SPEAD packets) that every kind
-   receives losslessly (checked: a kind that lost anything there is flagged).
+   receives losslessly (checked: a kind that lost anything there is flagged and its
+   trial left out).
 2. The highest lossless rate: the sender's rate is stepped up geometrically from
    ``--rate`` until a trial loses a heap (a failed step is retried once, so that one
-   burst of noise does not end the search) or the sender cannot keep up; reported
-   is the rate the sender actually achieved in the last lossless trial, and the rate
-   the receiver saw.
+   burst of noise does not end the search); when the sender falls behind the rate
+   asked for, one last trial runs unlimited.  Reported is the rate the sender
+   achieved in the last lossless trial, and the rate the receiver saw.
 
-How receiver CPU is measured, and why not from the receiver process alone: on a veth
-the kernel's receive work for a frame (IP/UDP stack and socket queueing for the UDP
-readers; veth NAPI, the XDP program and the copy into the AF_XDP ring for ours --
-exactly what AF_XDP is meant to shrink) runs in softirq context, mostly on the
-*sender's* CPU, inside the sender's system calls or in no process at all.  This
-kernel has no IRQ time accounting (CONFIG_IRQ_TIME_ACCOUNTING off: softirq ticks
-that hit a task are added to that task's stime as well as to /proc/stat's
-``softirq``), so "all busy CPU minus the sender process's CPU" would subtract
-precisely that receive work.  Instead the sender is pinned to CPU 0 and the receiver
-to the other CPUs (``taskset``), and /proc/stat is split by CPU and by context:
+Where the CPU goes, and how it is measured.  On a veth the kernel's receive work for
+a frame (IP/UDP stack and socket queueing for the UDP readers; the veth NAPI poll,
+the XDP program and the copy into the AF_XDP ring for ours -- exactly the cost
+AF_XDP is meant to cut) would by default run in softirq context on the *sender's*
+CPU, inside the sender's system calls.  This kernel has no IRQ time accounting
+(CONFIG_IRQ_TIME_ACCOUNTING off), so that work would be charged to the sender
+process, and "all busy CPU minus the sender's CPU" would subtract exactly the cost
+being compared; /proc/stat's per-context columns (user/system/softirq) are tick
+samples, too coarse and aliased for this (they gave negative remainders).  So the
+receive work is moved to the receiver's side, as a NIC steers it on a real host:
 
-    receiver side = all busy time on the receiver's CPUs
-                    + irq + softirq time on the sender's CPU
-    sender side   = user + nice + system time on the sender's CPU
+* the sender is pinned to CPU 0, the receiver process to the other CPUs (taskset);
+* RPS on the receiving veth queue sends the UDP readers' (and generic XDP's)
+  backlog processing to the receiver's CPUs;
+* threaded NAPI on the receiving veth (its NAPI exists while a native XDP program
+  is attached) runs the veth poll and XDP in a ``napi/<dev>`` kernel thread, pinned
+  to the receiver's CPUs.
 
-(/proc/stat charges a tick to ``softirq`` whatever task it interrupted, so this is
-right to within a tick per ~4 ms.)  The receiver process's own CPU time
-(``time.process_time`` in the receiver) is reported as well, and so is the naive
-figure (all busy CPU minus the sender process's CPU) for comparison.  Everything is
-per GB (1e9 bytes) of heap payload received; the interval runs from the sender's
-go to the receiver's end of stream.  CPU used meanwhile by other processes is
-measured (from /proc/<pid>/stat) and the trial flagged when above 2% of the machine;
-it cannot be split by CPU, so it is not subtracted.
+Then per CPU, busy = wall time - idle - iowait - steal (idle time in /proc/stat is
+measured exactly on a tickless kernel, unlike the busy columns), and
 
-Needs root (namespaces, XDP) and the ``taskset`` tool.  ``net.core.rmem_max`` (which
+    receiver side = busy time of the receiver's CPUs (process, NAPI thread, softirq)
+    sender side   = busy time of CPU 0 (the sender, veth transmit, RPS hand-off)
+
+The receiver process's own CPU time (``time.process_time`` in it; it includes
+softirq work that happened to interrupt it) and the naive figure (all busy time
+minus the sender process's CPU time) are shown too.  Everything is per GB (1e9
+bytes) of heap payload received; the interval runs from the sender's go to the
+receiver's end of stream.  CPU used meanwhile by other processes (from
+/proc/<pid>/stat) is reported and the trial flagged when it exceeds 2% of the
+machine; it cannot be split by CPU, so it is not subtracted.
+
+Needs root (namespaces, XDP, sysctl) and ``taskset``.  ``net.core.rmem_max`` (which
 namespaces read from the initial namespace) is raised to the socket buffer size for
 the run and restored at the end.
 """
@@ -94,6 +103,8 @@ SENDER_CPU = 0
 STEP = 1.25
 KINDS = ("xdp-native", "xdp-generic", "udp", "reference-udp")
 USER_HZ = os.sysconf("SC_CLK_TCK")
+NCPU = os.cpu_count() or 1
+Snapshot = tuple[float, dict[int, list[int]]]  # monotonic time, /proc/stat per CPU
 
 # Runs under our interpreter and the reference's: only the 4.x receive API for the
 # UDP kinds.  Prints "ready" once its reader is added, then one JSON line at the end
@@ -107,14 +118,18 @@ pool = spead2.MemoryPool(heap_size, heap_size + 4096, 32, 16)
 stream = spead2.recv.Stream(spead2.ThreadPool(), spead2.recv.StreamConfig(max_heaps=8, memory_allocator=pool),
                             spead2.recv.RingStreamConfig(heaps=16))
 if args["xdp_mode"]:
-    stream.add_udp_xdp_reader(spead2.recv.UdpXdpConfig(interface=args["interface"], endpoints=[(args["addr"], args["port"])],
-                                                       mode=args["xdp_mode"], busy_poll=False))
+    config = spead2.recv.UdpXdpConfig(interface=args["interface"], endpoints=[(args["addr"], args["port"])],
+                                      mode=args["xdp_mode"], busy_poll=False)
+    stream.add_udp_xdp_reader(config)
 else:
     stream.add_udp_reader(args["port"], max_size=9200, buffer_size=args["buffer_size"], bind_hostname=args["addr"])
 
+holder = [stream]
+
 def stop_on_request():
     sys.stdin.readline()
-    stream.stop()
+    for s in list(holder):
+        s.stop()
 
 threading.Thread(target=stop_on_request, daemon=True).start()
 cpu0 = time.process_time()
@@ -138,6 +153,10 @@ for name in ("packets", "incomplete_heaps_evicted", "incomplete_heaps_flushed", 
     except (KeyError, IndexError, AttributeError):
         pass
 print(json.dumps(out), flush=True)
+# Our AF_XDP reader detaches its XDP program when the stream is destroyed, which
+# interpreter exit skips while the daemon thread above lives.
+holder.clear()
+del stream
 """
 
 # Our interpreter only.  Builds everything, prints "ready", sends on a line on stdin
@@ -180,7 +199,7 @@ class BenchError(RuntimeError):
 class Trial:
     kind: str
     round: int
-    purpose: str  # "cpu" or "search"
+    purpose: str  # "cpu", "search" or "retry"
     rate: float  # requested, bytes/s
     heaps_sent: int
     heaps: int = 0
@@ -191,7 +210,6 @@ class Trial:
     tx_side_cpu: float = 0.0
     naive_cpu: float = 0.0  # all busy minus the sender process
     rx_process_cpu: float = 0.0
-    softirq_cpu: float = 0.0
     sender_process_cpu: float = 0.0
     other_cpu: float = 0.0  # other processes, all CPUs
     steal: float = 0.0
@@ -209,7 +227,7 @@ class Trial:
 
     @property
     def noisy(self) -> bool:
-        return self.other_cpu > 0.02 * self.interval * os.cpu_count()
+        return self.other_cpu > 0.02 * self.interval * NCPU
 
 
 # ---------------------------------------------------------------------------
@@ -217,20 +235,33 @@ class Trial:
 # ---------------------------------------------------------------------------
 
 
-def cpu_ticks() -> dict[int, list[int]]:
-    """Per CPU: user nice system idle iowait irq softirq steal (USER_HZ ticks)."""
+def cpu_ticks() -> Snapshot:
+    """The monotonic time and, per CPU, user nice system idle iowait irq softirq
+    steal (USER_HZ ticks)."""
     result = {}
     with open("/proc/stat") as f:
+        now = time.monotonic()
         for line in f:
             if line.startswith("cpu") and line[3].isdigit():
                 name, *values = line.split()
                 result[int(name[3:])] = [int(v) for v in values[:8]]
+    return now, result
+
+
+def busy_seconds(start: Snapshot, end: Snapshot) -> dict[int, float]:
+    """Per CPU, the time it was not idle: from the exactly measured idle time, since
+    the busy columns are tick samples."""
+    wall = end[0] - start[0]
+    result = {}
+    for cpu, values in end[1].items():
+        d = [b - a for a, b in zip(start[1][cpu], values)]
+        result[cpu] = max(0.0, wall - (d[3] + d[4] + d[7]) / USER_HZ)
     return result
 
 
 def process_ticks(exclude: set[int]) -> dict[int, int]:
-    """utime + stime of every process (threads included) except ``exclude`` and
-    ksoftirqd, whose time is receive work already counted as softirq."""
+    """utime + stime of every process (threads included) except ``exclude`` and the
+    kernel threads that do receive work (ksoftirqd, NAPI threads)."""
     result = {}
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit() or int(entry.name) in exclude:
@@ -241,7 +272,7 @@ def process_ticks(exclude: set[int]) -> dict[int, int]:
         except OSError:
             continue
         comm = text[text.index("(") + 1:text.rindex(")")]
-        if comm.startswith("ksoftirqd"):
+        if comm.startswith(("ksoftirqd", "napi/")):
             continue
         fields = text[text.rindex(")") + 2:].split()
         result[int(entry.name)] = int(fields[11]) + int(fields[12])
@@ -269,15 +300,16 @@ def link_drops(pair: veth_support.VethPair) -> dict[str, int]:
 # ---------------------------------------------------------------------------
 
 
-def read_line(proc: subprocess.Popen, timeout: float) -> str | None:
+def read_line(proc: subprocess.Popen[str], timeout: float) -> str | None:
     """The next stdout line, or None at the timeout (the process keeps running)."""
+    assert proc.stdout is not None
     ready, _, _ = select.select([proc.stdout], [], [], timeout)
     if not ready:
         return None
     return proc.stdout.readline()
 
 
-def expect_ready(proc: subprocess.Popen, what: str, timeout: float = 60) -> None:
+def expect_ready(proc: subprocess.Popen[str], what: str, timeout: float = 60) -> None:
     line = read_line(proc, timeout)
     if line is None or line.strip() != "ready":
         proc.kill()
@@ -286,6 +318,8 @@ def expect_ready(proc: subprocess.Popen, what: str, timeout: float = 60) -> None
 
 
 def write_line(stream: IO[str] | None, text: str) -> None:
+    if stream is None:
+        return
     try:
         stream.write(text + "\n")
         stream.flush()
@@ -293,32 +327,79 @@ def write_line(stream: IO[str] | None, text: str) -> None:
         pass
 
 
-def reap(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.kill()
+def reap(proc: subprocess.Popen[str], grace: float = 15) -> bool:
+    """Waits for ``proc`` to exit, killing it after ``grace`` seconds; whether it had
+    to be killed."""
+    try:
+        proc.communicate(timeout=grace)
+        return False
+    except subprocess.TimeoutExpired:
+        pass
+    except ValueError:  # streams already closed
+        if proc.poll() is not None:
+            return False
+    proc.kill()
     try:
         proc.communicate(timeout=10)
     except (subprocess.TimeoutExpired, ValueError):
         pass
+    return True
 
 
 class Bench:
     def __init__(self, pair: veth_support.VethPair, pythons: dict[str, str]) -> None:
         self.pair = pair
         self.pythons = pythons
-        self.ncpu = os.cpu_count() or 1
-        self.rx_cpus = ",".join(str(c) for c in range(self.ncpu) if c != SENDER_CPU)
-        self.children: set[subprocess.Popen] = set()
+        self.rx_cpu_set = {c for c in range(NCPU) if c != SENDER_CPU}
+        self.rx_cpus = ",".join(map(str, sorted(self.rx_cpu_set)))
+        self.children: set[subprocess.Popen[str]] = set()
 
-    def popen(self, argv: list[str], peer: bool) -> subprocess.Popen:
-        proc = self.pair.popen(*argv, peer=peer, stdin=subprocess.PIPE)
+    def sysfs(self, name: str, value: str) -> bool:
+        """Writes a sysfs attribute of the receiving veth (in its namespace)."""
+        path = f"/sys/class/net/{self.pair.ifname}/{name}"
+        return bool(self.pair.run("sh", "-c", f"echo {value} > {path}").returncode == 0)
+
+    def steer_receive_work(self) -> None:
+        """RPS: the backlog processing (UDP stack, generic XDP) on the receiver's CPUs."""
+        mask = sum(1 << c for c in self.rx_cpu_set)
+        if not self.sysfs("queues/rx-0/rps_cpus", f"{mask:x}"):
+            raise BenchError("cannot set rps_cpus on the receiving veth")
+
+    def pin_napi_threads(self) -> int:
+        """Threaded NAPI for the receiving veth, its threads on the receiver's CPUs.
+        The veth has a NAPI instance only while a native XDP program is attached
+        (writing ``threaded`` fails otherwise), so this runs once the reader is up."""
+        if not self.sysfs("threaded", "1"):
+            return 0
+        pinned = 0
+        prefix = f"napi/{self.pair.ifname}-"
+        for entry in os.scandir("/proc"):
+            try:
+                with open(f"/proc/{entry.name}/comm") as f:
+                    comm = f.read().strip()
+            except (OSError, ValueError):
+                continue
+            if entry.name.isdigit() and comm.startswith(prefix):
+                os.sched_setaffinity(int(entry.name), self.rx_cpu_set)
+                pinned += 1
+        return pinned
+
+    def popen(self, argv: list[str], peer: bool) -> subprocess.Popen[str]:
+        proc: subprocess.Popen[str] = self.pair.popen(*argv, peer=peer, stdin=subprocess.PIPE)
         self.children.add(proc)
         return proc
 
     def kill_children(self) -> None:
         for proc in list(self.children):
-            reap(proc)
+            write_line(proc.stdin, "stop")
+            reap(proc, grace=5)
         self.children.clear()
+
+    def detach_xdp(self) -> None:
+        """A reader that was killed leaves its XDP program attached, and the next
+        reader refuses to replace a program it did not attach itself."""
+        for mode in ("xdpgeneric", "xdpdrv"):
+            self.pair.run("ip", "link", "set", "dev", self.pair.ifname, mode, "off")
 
     def trial(self, kind: str, rnd: int, purpose: str, rate: float, heaps: int) -> Trial:
         t = Trial(kind=kind, round=rnd, purpose=purpose, rate=rate, heaps_sent=heaps)
@@ -332,13 +413,15 @@ class Bench:
         try:
             rx = self.popen(["taskset", "-c", self.rx_cpus, python, "-c", RECEIVER, json.dumps(rx_args)], peer=False)
             expect_ready(rx, f"{kind} receiver")
+            if kind == "xdp-native" and not self.pin_napi_threads():
+                raise BenchError("no NAPI thread for the receiving veth to pin")
             tx = self.popen(["taskset", "-c", str(SENDER_CPU), self.pythons["ours"], "-c", SENDER,
                              json.dumps(tx_args)], peer=True)
             expect_ready(tx, "sender")
             mine = {os.getpid(), rx.pid, tx.pid}
             snmp0, softnet0, links0 = self.ns_snmp(), softnet_dropped(), link_drops(pair)
             procs0 = process_ticks(mine)
-            cpu0, wall0 = cpu_ticks(), time.monotonic()
+            cpu0 = cpu_ticks()
             write_line(tx.stdin, "go")
 
             expected = heaps * HEAP_SIZE / rate if rate else heaps * HEAP_SIZE / 1e8
@@ -351,7 +434,7 @@ class Bench:
             if line is None:
                 write_line(rx.stdin, "stop")
                 line = read_line(rx, 30)
-            cpu1, wall1 = cpu_ticks(), time.monotonic()
+            cpu1 = cpu_ticks()
             procs1 = process_ticks(mine)
             if not line:
                 raise BenchError(f"{kind} receiver: no report ({rx.communicate()[1].strip()[-1500:]})")
@@ -366,25 +449,23 @@ class Bench:
                     write_line(proc.stdin, "stop")
             for proc in (tx, rx):
                 if proc is not None:
-                    reap(proc)
+                    killed = reap(proc)
                     self.children.discard(proc)
+                    if killed and proc is rx and kind.startswith("xdp-"):
+                        self.detach_xdp()
 
         t.heaps, t.payload = got["heaps"], got["payload"]
         t.receiver_stats = {k: v for k, v in got.items() if k not in ("heaps", "payload", "cpu", "seconds")}
         t.send_rate = sent["bytes"] / sent["seconds"] if sent["seconds"] > 0 else 0.0
         t.recv_rate = (t.heaps - 1) * HEAP_SIZE / got["seconds"] if got["seconds"] > 0 else 0.0
-        t.interval = wall1 - wall0
+        t.interval = cpu1[0] - cpu0[0]
         t.rx_process_cpu = got["cpu"]
         t.sender_process_cpu = sent["cpu"]
-        d = {c: [b - a for a, b in zip(cpu0[c], cpu1[c])] for c in cpu1}
-        # user nice system idle iowait irq softirq steal
-        busy = {c: v[0] + v[1] + v[2] + v[5] + v[6] for c, v in d.items()}
-        t.rx_side_cpu = (sum(b for c, b in busy.items() if c != SENDER_CPU)
-                         + d[SENDER_CPU][5] + d[SENDER_CPU][6]) / USER_HZ
-        t.tx_side_cpu = (d[SENDER_CPU][0] + d[SENDER_CPU][1] + d[SENDER_CPU][2]) / USER_HZ
-        t.naive_cpu = sum(busy.values()) / USER_HZ - t.sender_process_cpu
-        t.softirq_cpu = sum(v[6] for v in d.values()) / USER_HZ
-        t.steal = sum(v[7] for v in d.values()) / USER_HZ
+        busy = busy_seconds(cpu0, cpu1)
+        t.rx_side_cpu = sum(b for c, b in busy.items() if c != SENDER_CPU)
+        t.tx_side_cpu = busy[SENDER_CPU]
+        t.naive_cpu = sum(busy.values()) - t.sender_process_cpu
+        t.steal = sum(cpu1[1][c][7] - cpu0[1][c][7] for c in cpu1[1]) / USER_HZ
         t.other_cpu = sum(v - procs0.get(p, 0) for p, v in procs1.items()) / USER_HZ
         t.drops = {"udp-rcvbuf": snmp1.get("RcvbufErrors", 0) - snmp0.get("RcvbufErrors", 0),
                    "softnet": softnet1 - softnet0,
@@ -398,6 +479,31 @@ class Bench:
         return dict(zip(lines[0][1:], map(int, lines[1][1:])))
 
 
+def search(bench: Bench, kind: str, rnd: int, rate: float, heaps: int, max_steps: int,
+           log: list[Trial]) -> Trial | None:
+    """The last lossless trial of a geometric rate search from ``rate``; a trial at
+    rate 0 (no limit) when the sender fell behind the rate asked for."""
+    last_good: Trial | None = None
+    step_rate = rate
+    for _ in range(max_steps):
+        for purpose in ("search", "retry"):
+            t = bench.trial(kind, rnd, purpose, step_rate, heaps)
+            log.append(t)
+            print(trial_line(t), flush=True)
+            if t.lossless:
+                break
+        if not t.lossless:
+            break
+        last_good = t
+        if step_rate == 0:
+            break
+        if t.send_rate < 0.9 * step_rate:
+            step_rate = 0
+        else:
+            step_rate *= STEP
+    return last_good
+
+
 # ---------------------------------------------------------------------------
 # Reporting
 # ---------------------------------------------------------------------------
@@ -408,19 +514,19 @@ def mbps(rate: float) -> str:
 
 
 def trial_line(t: Trial) -> str:
-    head = f"  r{t.round} {t.kind:14s} {t.purpose:6s} {mbps(t.rate):>5s} MB/s"
+    head = f"  r{t.round} {t.kind:14s} {t.purpose:6s} {mbps(t.rate) if t.rate else 'max':>5s} MB/s"
     if t.error:
         return f"{head}  ERROR {t.error}"
     drops = ",".join(f"{k}={v}" for k, v in t.drops.items() if v)
     flags = []
     if t.noisy:
-        flags.append(f"other processes {100 * t.other_cpu / (t.interval * os.cpu_count()):.0f}%")
-    if t.steal > 0.02 * t.interval * os.cpu_count():
-        flags.append(f"steal {100 * t.steal / (t.interval * os.cpu_count()):.0f}%")
+        flags.append(f"other processes {100 * t.other_cpu / (t.interval * NCPU):.0f}%")
+    if t.steal > 0.02 * t.interval * NCPU:
+        flags.append(f"steal {100 * t.steal / (t.interval * NCPU):.0f}%")
     return (f"{head}  heaps {t.heaps}/{t.heaps_sent} {'ok  ' if t.lossless else 'LOST'} sent {mbps(t.send_rate)}"
             f" recv {mbps(t.recv_rate)} MB/s  rx-side {t.per_gb(t.rx_side_cpu):.2f} s/GB"
-            f" (process {t.per_gb(t.rx_process_cpu):.2f}, softirq {t.per_gb(t.softirq_cpu):.2f},"
-            f" naive {t.per_gb(t.naive_cpu):.2f}) tx-side {t.per_gb(t.tx_side_cpu):.2f}"
+            f" (process {t.per_gb(t.rx_process_cpu):.2f}, naive {t.per_gb(t.naive_cpu):.2f})"
+            f" tx-side {t.per_gb(t.tx_side_cpu):.2f} (process {t.per_gb(t.sender_process_cpu):.2f})"
             + (f"  drops {drops}" if drops else "") + (f"  [!{'; '.join(flags)}]" if flags else ""))
 
 
@@ -436,7 +542,8 @@ def ratio(value: float | None, base: float | None) -> str:
     return f"{value / base:.2f}"
 
 
-def summarise(kinds: list[str], cpu_trials: list[Trial], best: dict[str, list[Trial | None]]) -> dict[str, dict]:
+def summarise(kinds: list[str], cpu_trials: list[Trial],
+              best: dict[str, list[Trial | None]]) -> dict[str, dict[str, Any]]:
     summary = {}
     for kind in kinds:
         mine = [t for t in cpu_trials if t.kind == kind and not t.error]
@@ -446,17 +553,19 @@ def summarise(kinds: list[str], cpu_trials: list[Trial], best: dict[str, list[Tr
         summary[kind] = {
             "rx_side": [t.per_gb(t.rx_side_cpu) for t in good],
             "process": [t.per_gb(t.rx_process_cpu) for t in good],
-            "softirq": [t.per_gb(t.softirq_cpu) for t in good],
+            "other": [t.per_gb(t.rx_side_cpu - t.rx_process_cpu) for t in good],
             "naive": [t.per_gb(t.naive_cpu) for t in good],
             "lossy_cpu_trials": len(mine) - len(good),
             "failed_cpu_trials": len([t for t in cpu_trials if t.kind == kind and t.error]),
             "max_rate": rates,
             "max_recv_rate": recv,
+            "full_speed_rounds": len([t for t in best.get(kind, []) if t is not None and t.rate == 0]),
+            "rounds": len(best.get(kind, [])),
         }
     return summary
 
 
-def print_table(summary: dict[str, dict], rate: float) -> None:
+def print_table(summary: dict[str, dict[str, Any]], rate: float) -> None:
     def med(kind: str, key: str) -> float | None:
         values = summary.get(kind, {}).get(key)
         return statistics.median(values) if values else None
@@ -464,8 +573,8 @@ def print_table(summary: dict[str, dict], rate: float) -> None:
     print()
     print(f"Receiver CPU per GB of payload at {mbps(rate)} MB/s (median (min..max) over rounds), and the highest"
           " lossless rate (sender's achieved MB/s, median (min..max)); ratios of medians to 'udp'.")
-    header = ("kind", "rx-side s/GB", "/udp", "rx-process s/GB", "softirq s/GB", "naive s/GB",
-              "max lossless MB/s", "/udp", "recv MB/s at max")
+    header = ("kind", "rx-side s/GB", "/udp", "rx-process s/GB", "rx-rest s/GB", "naive s/GB",
+              "max lossless MB/s", "/udp", "recv MB/s at max", "full speed")
     rows = [header]
     for kind, s in summary.items():
         rows.append((
@@ -473,11 +582,12 @@ def print_table(summary: dict[str, dict], rate: float) -> None:
             median_range(s["rx_side"], ".2f"),
             ratio(med(kind, "rx_side"), med("udp", "rx_side")),
             median_range(s["process"], ".2f"),
-            median_range(s["softirq"], ".2f"),
+            median_range(s["other"], ".2f"),
             median_range(s["naive"], ".2f"),
             median_range([r / 1e6 for r in s["max_rate"]], ".0f"),
             ratio(med(kind, "max_rate"), med("udp", "max_rate")),
             median_range([r / 1e6 for r in s["max_recv_rate"]], ".0f"),
+            f"{s['full_speed_rounds']}/{s['rounds']}",
         ))
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
     for i, row in enumerate(rows):
@@ -488,16 +598,48 @@ def print_table(summary: dict[str, dict], rate: float) -> None:
         if s["lossy_cpu_trials"] or s["failed_cpu_trials"]:
             print(f"note: {kind}: {s['lossy_cpu_trials']} CPU trial(s) lost data and {s['failed_cpu_trials']}"
                   f" failed at {mbps(rate)} MB/s; left out of its CPU figures")
+    print("rx-side: busy time of the receiver's CPUs; rx-process: the receiver process (with softirq work that"
+          " interrupted it); rx-rest: the difference (NAPI thread, softirq in other contexts); naive: all busy time"
+          " minus the sender process.")
+    print("full speed: rounds whose highest lossless trial had no rate limit (the sender could go no faster:"
+          " a lower bound on the receiver's capacity)")
     for xdp in ("xdp-native", "xdp-generic"):
+        verdicts = []
         cpu, base = med(xdp, "rx_side"), med("udp", "rx_side")
-        top, base_top = med(xdp, "max_rate"), med("udp", "max_rate")
         if cpu is not None and base:
-            print(f"goal {xdp}: rx-side CPU/GB {cpu / base:.2f} x udp ({'meets' if cpu <= 0.7 * base else 'MISSES'}"
-                  " <= 0.7)", end="")
+            verdicts.append(f"rx-side CPU/GB {cpu / base:.2f} x udp ({'meets' if cpu <= 0.7 * base else 'MISSES'}"
+                            " the goal <= 0.7)")
+        top, base_top = med(xdp, "max_rate"), med("udp", "max_rate")
         if top is not None and base_top:
-            print(f"; max lossless rate {top / base_top:.2f} x udp ({'meets' if top >= base_top else 'MISSES'} >= 1)",
-                  end="")
-        print()
+            bound = summary[xdp]["full_speed_rounds"]
+            verdicts.append(f"highest lossless rate {top / base_top:.2f} x udp"
+                            f" ({'meets' if top >= base_top else 'MISSES'} the goal >= 1"
+                            + (f"; sender-bound in {bound} round(s), so a lower bound" if bound else "") + ")")
+        if verdicts:
+            print(f"{xdp}: " + "; ".join(verdicts))
+
+
+def print_cpu_by_rate(kinds: list[str], trials: list[Trial]) -> None:
+    """The rate search's lossless trials, as CPU per GB against rate: the cost per GB
+    falls as the rate rises (more packets per wake-up), and not alike for every kind."""
+    table: dict[float, dict[str, list[float]]] = {}
+    for t in trials:
+        if t.purpose != "cpu" and t.rate and t.lossless:
+            table.setdefault(t.rate, {}).setdefault(t.kind, []).append(t.per_gb(t.rx_side_cpu))
+    if not table:
+        return
+    print()
+    print("rx-side CPU s/GB against rate, lossless rate-search trials (median over rounds; '-': none lossless)")
+    rows = [("MB/s", *kinds, *([f"{k}/udp" for k in kinds if k.startswith("xdp-")] if "udp" in kinds else []))]
+    for rate in sorted(table):
+        meds = {k: statistics.median(v) for k, v in table[rate].items()}
+        cells = [f"{meds[k]:.2f}" if k in meds else "-" for k in kinds]
+        if "udp" in kinds:
+            cells += [ratio(meds.get(k), meds.get("udp")) for k in kinds if k.startswith("xdp-")]
+        rows.append((mbps(rate), *cells))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.rjust(w) for cell, w in zip(row, widths)))
 
 
 # ---------------------------------------------------------------------------
@@ -532,6 +674,7 @@ def main() -> int:
     parser.add_argument("--reference", help="interpreter with the reference spead2 4.5.1")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--rate", type=float, default=400, help="MB/s for the CPU comparison (default 400)")
+    parser.add_argument("--cpu-trials", type=int, default=2, help="CPU trials per kind and round (default 2)")
     parser.add_argument("--quick", action="store_true", help="1 round, short trials (a smoke test)")
     parser.add_argument("--kinds", default=",".join(KINDS), help="comma-separated subset of " + ",".join(KINDS))
     parser.add_argument("--json", help="write every trial here")
@@ -568,9 +711,11 @@ def main() -> int:
             pythons["reference"] = args.reference
     rounds = 1 if args.quick else args.rounds
     cpu_heaps, search_heaps, max_steps = (256, 128, 6) if args.quick else (1024, 512, 10)
+    cpu_passes = 1 if args.quick else args.cpu_trials
     rate = args.rate * 1e6
-    print(f"sender: our UdpXdpStream pinned to CPU {SENDER_CPU}; receivers pinned to the other CPUs;"
-          f" {HEAP_SIZE} B heaps in {PACKET_SIZE} B packets; CPU trials {cpu_heaps} heaps at {mbps(rate)} MB/s,"
+    print(f"sender: our UdpXdpStream pinned to CPU {SENDER_CPU}; receivers, RPS and NAPI threads on the other CPUs;"
+          f" {HEAP_SIZE} B heaps in {PACKET_SIZE} B packets; CPU trials {cpu_passes} x {cpu_heaps} heaps"
+          f" per kind and round at {mbps(rate)} MB/s,"
           f" rate search {search_heaps} heaps per step (x{STEP}, a failed step retried once); {rounds} round(s)")
 
     # SIGTERM as ^C, so that the finally below removes the namespaces and children.
@@ -598,38 +743,23 @@ def main() -> int:
         mac = json.loads(link)[0]["address"]
         # Our AF_XDP sender addresses unicast frames from the kernel's neighbour table.
         pair.run("ip", "neigh", "replace", pair.addr, "lladdr", mac, "dev", pair.peer_ifname, peer=True, check=True)
+        bench.steer_receive_work()
 
         for rnd in range(1, rounds + 1):
             print(f"round {rnd}/{rounds}: CPU at {mbps(rate)} MB/s", flush=True)
-            for kind in kinds:
-                t = bench.trial(kind, rnd, "cpu", rate, cpu_heaps)
-                cpu_trials.append(t)
-                all_trials.append(t)
-                print(trial_line(t), flush=True)
-            print(f"round {rnd}/{rounds}: highest lossless rate", flush=True)
-            for kind in kinds:
-                last_good: Trial | None = None
-                step_rate = rate
-                for _ in range(max_steps):
-                    t = bench.trial(kind, rnd, "search", step_rate, search_heaps)
+            for _ in range(cpu_passes):
+                for kind in kinds:
+                    t = bench.trial(kind, rnd, "cpu", rate, cpu_heaps)
+                    cpu_trials.append(t)
                     all_trials.append(t)
                     print(trial_line(t), flush=True)
-                    if not t.lossless:
-                        t = bench.trial(kind, rnd, "retry", step_rate, search_heaps)
-                        all_trials.append(t)
-                        print(trial_line(t), flush=True)
-                    if not t.lossless:
-                        break
-                    last_good = t
-                    if t.send_rate < 0.9 * step_rate:
-                        print(f"  ({kind}: the sender reached only {mbps(t.send_rate)} of {mbps(step_rate)} MB/s:"
-                              " sender-bound, search ends)")
-                        break
-                    step_rate *= STEP
-                best[kind].append(last_good)
+            print(f"round {rnd}/{rounds}: highest lossless rate", flush=True)
+            for kind in kinds:
+                best[kind].append(search(bench, kind, rnd, rate, search_heaps, max_steps, all_trials))
         print(f"\n(total {time.monotonic() - start:.0f} s)")
         summary = summarise(kinds, cpu_trials, best)
         print_table(summary, rate)
+        print_cpu_by_rate(kinds, all_trials)
         if args.json:
             with open(args.json, "w") as f:
                 json.dump({"argv": sys.argv, "nproc": os.cpu_count(), "kernel": platform.release(),

@@ -11,7 +11,8 @@
 Each end has ``queues`` transmit and receive queues (a frame sent on queue *i*
 arrives on the peer's queue *i*).  Both sides route 224.0.0.0/4 to their veth end, so multicast works in both
 directions.  The veth carries wire-sized frames (``gso_max_segs 1``) as a real link
-does.  Everything is deleted by ``destroy()``.  Needs root; ``unavailable_reason()``
+does.  Everything is deleted by ``destroy()``, which first kills the processes
+``popen`` started that still run.  Needs root; ``unavailable_reason()``
 says why the namespaces cannot be made here (for skips).
 """
 
@@ -117,6 +118,7 @@ class VethPair:
         self.mtu = mtu
         self.queues = queues
         self._created: list[str] = []
+        self._processes: list[subprocess.Popen] = []
 
     def bring_up(self) -> None:
         """Creates the namespaces; destroys what was made if a step fails."""
@@ -147,6 +149,12 @@ class VethPair:
             _ip("-n", ns, "route", "add", "224.0.0.0/4", "dev", dev)
 
     def destroy(self) -> None:
+        # A test that failed half-way may leave a peer process waiting for data.
+        for proc in self._processes:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        self._processes.clear()
         for ns in reversed(self._created):
             _ip("netns", "del", ns, check=False)
         self._created.clear()
@@ -171,7 +179,9 @@ class VethPair:
         kwargs.setdefault("stdout", subprocess.PIPE)
         kwargs.setdefault("stderr", subprocess.PIPE)
         kwargs.setdefault("text", True)
-        return subprocess.Popen(self.command(*argv, peer=peer), env=self.env() if env is None else env, **kwargs)
+        proc = subprocess.Popen(self.command(*argv, peer=peer), env=self.env() if env is None else env, **kwargs)
+        self._processes.append(proc)
+        return proc
 
     def socket(self, family: int = socket.AF_INET, type: int = socket.SOCK_DGRAM, proto: int = 0, *,
                peer: bool = True) -> socket.socket:
