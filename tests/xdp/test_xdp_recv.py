@@ -207,6 +207,24 @@ def test_stop_while_receiving(xdp_veth):
     assert not xdp_attached(xdp_veth)
 
 
+def test_killed_receiver_leaves_no_program(xdp_veth):
+    """SIGKILL gives a reader no chance to clean up: the kernel detaches the program
+    with the process (a BPF link), and the next receiver starts."""
+    proc = start_receiver(xdp_veth, endpoints=[[xdp_veth.addr, PORT]], wait_stdin=True)
+    assert wait_ready(proc) is None
+    assert xdp_attached(xdp_veth)
+    proc.kill()
+    proc.wait(timeout=30)
+    deadline = time.monotonic() + 10
+    while xdp_attached(xdp_veth) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not xdp_attached(xdp_veth), "the XDP program outlived a killed receiver"
+    proc = start_receiver(xdp_veth, endpoints=[[xdp_veth.addr, PORT]])
+    assert wait_ready(proc) is None
+    send(xdp_veth, [[xdp_veth.addr, PORT]], heaps=2)
+    assert finish(proc)["good"] == 2
+
+
 def test_every_loss_is_counted(xdp_veth):
     """A receiver that stops consuming: what the kernel drops is counted, exactly."""
     proc = start_receiver(xdp_veth, endpoints=[[xdp_veth.addr, PORT]], wait_stdin=True, ring_heaps=2,

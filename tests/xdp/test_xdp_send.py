@@ -249,9 +249,9 @@ def test_config_defaults():
         pytest.skip("spead2-xdp is not installed")
     config = spead2.send.UdpXdpConfig(interface="eth0", endpoints=[(GROUP, PORT)])
     assert (config.interface, config.endpoints, config.queue) == ("eth0", [(GROUP, PORT)], 0)
-    assert (config.frame_size, config.frame_count, config.ring_size) == (4096, 4096, 2048)
+    assert (config.frame_size, config.frame_count, config.ring_size) == (4096, 4096, 4096)
     assert (config.zero_copy, config.ttl) == (True, 1)
-    assert spead2.send.UdpXdpConfig.DEFAULT_FRAME_SIZE == 4096
+    assert spead2.send.UdpXdpConfig.DEFAULT_FRAME_SIZE == spead2.send.UdpXdpConfig.DEFAULT_RING_SIZE == 4096
 
 
 def test_queue_taken_right_after_a_reader_left(xdp_veth):

@@ -21,7 +21,7 @@ class recv:
             queue: int = 0,
             frame_size: int = 4096,
             frame_count: int = 4096,
-            ring_size: int = 2048,
+            ring_size: int = 4096,
             mode: str = "auto",
             zero_copy: bool = True,
             max_size: int = 9200,

@@ -11,6 +11,7 @@
 #include <net/if.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <unistd.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <spead2/common_logging.h>
@@ -160,9 +161,10 @@ xdp_filter::xdp_filter(const network_interface &interface, xdp_mode mode) : ifin
     int error = 0;
     for (xdp_mode attempt : tries)
     {
-        const std::uint32_t flags = XDP_FLAGS_UPDATE_IF_NOEXIST
-            | (attempt == xdp_mode::native ? XDP_FLAGS_DRV_MODE : XDP_FLAGS_SKB_MODE);
-        error = -bpf_xdp_attach(int(ifindex), program_fd, flags, nullptr);
+        LIBBPF_OPTS(bpf_link_create_opts, link_options,
+                    .flags = attempt == xdp_mode::native ? XDP_FLAGS_DRV_MODE : XDP_FLAGS_SKB_MODE);
+        link_fd = bpf_link_create(program_fd, int(ifindex), BPF_XDP, &link_options);
+        error = link_fd < 0 ? -link_fd : 0;
         if (error == 0)
         {
             attached_mode = attempt;
@@ -206,12 +208,7 @@ std::shared_ptr<xdp_filter> xdp_filter::attach(const network_interface &interfac
 
 xdp_filter::~xdp_filter()
 {
-    // Only if it is still ours: someone may have replaced it by force meanwhile.
-    LIBBPF_OPTS(bpf_xdp_attach_opts, options, .old_prog_fd = program_fd);
-    const std::uint32_t flags = XDP_FLAGS_REPLACE
-        | (attached_mode == xdp_mode::native ? XDP_FLAGS_DRV_MODE : XDP_FLAGS_SKB_MODE);
-    if (int error = bpf_xdp_detach(int(ifindex), flags, &options))
-        log_warning("detaching the XDP program from interface {} failed: {}", ifindex, error_text(-error));
+    close(link_fd);   // the last reference to the link: the kernel detaches the program
     bpf_object__close(object);
     std::lock_guard<std::mutex> lock(filters_mutex);
     auto pos = filters.find(ifindex);

@@ -298,7 +298,7 @@ class UdpIbvStreamAsyncio(Stream):
 class UdpXdpConfig:
     DEFAULT_FRAME_SIZE: Final = 4096
     DEFAULT_FRAME_COUNT: Final = 4096
-    DEFAULT_RING_SIZE: Final = 2048
+    DEFAULT_RING_SIZE: Final = 4096
     def __init__(
         self,
         *,
@@ -307,7 +307,7 @@ class UdpXdpConfig:
         queue: int = 0,
         frame_size: int = 4096,
         frame_count: int = 4096,
-        ring_size: int = 2048,
+        ring_size: int = 4096,
         zero_copy: bool = True,
         ttl: int = 1,
     ) -> None: ...

@@ -67,7 +67,8 @@ class xdp_config_base
 public:
     static constexpr std::size_t default_frame_size = 4096;
     static constexpr std::size_t default_frame_count = 4096;
-    static constexpr std::size_t default_ring_size = 2048;
+    /// As many descriptors as frames: a ring never runs out before the frame memory does.
+    static constexpr std::size_t default_ring_size = 4096;
 
 private:
     std::string interface;
@@ -95,17 +96,18 @@ public:
 
 /* Our filter program attached to one interface, shared by every reader on it in this
  * process: each adds its endpoints and the socket of its queue, and the program is
- * detached when the last reader goes.  Attached with XDP_FLAGS_UPDATE_IF_NOEXIST, so
- * a program that someone else attached is never replaced (xdp_unavailable instead),
- * and detached only if it is still ours. */
+ * detached when the last reader goes.  Attached through a BPF link, which never
+ * replaces a program that is there already (xdp_unavailable instead: the effect of
+ * XDP_FLAGS_UPDATE_IF_NOEXIST), detaches only ours, and goes with the process that
+ * holds it, however that process ends: a killed receiver leaves no program behind. */
 class xdp_filter
 {
 private:
-    struct key;
     bpf_object *object = nullptr;
     unsigned int ifindex;
     xdp_mode attached_mode;
     int program_fd = -1;
+    int link_fd = -1;   ///< the BPF link that attaches the program
     int endpoints_fd = -1;
     int sockets_fd = -1;
     std::mutex endpoints_mutex;
