@@ -68,12 +68,13 @@ NATIVE_ONLY = {
     "spead2.recv": ("spead2._spead2.recv", {"_Stream", "HeapBase", "RawItem"}),
     "spead2.send": (
         "spead2._spead2.send",
-        {"InprocStreamAsyncio", "UdpStreamAsyncio", "TcpStreamAsyncio", "UdpIbvStreamAsyncio"},
+        {"InprocStreamAsyncio", "UdpStreamAsyncio", "TcpStreamAsyncio", "UdpIbvStreamAsyncio",
+         "UdpXdpStreamAsyncio"},
     ),
 }
 
 # Names that only an optional plugin provides (spec §0.2: spead2-ibverbs is built only
-# where rdma-core's headers are), by the plugin's entry point name in group "spead2",
+# where rdma-core's headers are, spead2-xdp where libxdp's, libbpf's and clang are), by the plugin's entry point name in group "spead2",
 # then by owner: a stub module, or a stub class as "module.qualname" for its members.
 # The stubs declare them; where the plugin is installed they are checked like every
 # other name, where it is not their checks are skipped (and the names must be absent).
@@ -83,6 +84,12 @@ OPTIONAL_PLUGIN_NAMES: dict[str, dict[str, set[str]]] = {
         "spead2.send.asyncio": {"UdpIbvStream"},
         "spead2.recv": {"UdpIbvConfig"},
         "spead2.recv._Stream": {"add_udp_ibv_reader"},
+    },
+    "xdp": {
+        "spead2.send": {"UdpXdpConfig", "UdpXdpStream", "UdpXdpStreamAsyncio"},
+        "spead2.send.asyncio": {"UdpXdpStream"},
+        "spead2.recv": {"UdpXdpConfig"},
+        "spead2.recv._Stream": {"add_udp_xdp_reader"},
     },
 }
 
