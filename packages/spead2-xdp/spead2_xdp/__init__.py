@@ -1,7 +1,8 @@
 """spead2-xdp: kernel-bypass UDP for spead2 through AF_XDP, on any Linux network driver.
 
-Installed, it gives ``spead2.recv.UdpXdpConfig`` and ``add_udp_xdp_reader`` through the
-hooks in :mod:`spead2_xdp.plugin` (entry point ``xdp`` in group ``spead2``).
+Installed, it gives ``spead2.recv.UdpXdpConfig`` and ``add_udp_xdp_reader``, and
+``spead2.send.UdpXdpConfig`` and ``UdpXdpStream`` (with its asyncio variant), through
+the hooks in :mod:`spead2_xdp.plugin` (entry point ``xdp`` in group ``spead2``).
 """
 
 from __future__ import annotations
