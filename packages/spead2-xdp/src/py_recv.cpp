@@ -40,15 +40,9 @@ void register_recv(py::module_ &m)
                          std::size_t frame_count, std::size_t ring_size, const std::string &mode, bool zero_copy,
                          std::size_t max_size, bool busy_poll, int max_poll, bool fallback) {
                  C c;
-                 if (!interface.empty())
-                     c.set_interface(interface);
+                 set_xdp_config_base(c, interface, queue, frame_size, frame_count, ring_size, zero_copy);
                  c.set_endpoints(std::move(endpoints));
-                 c.set_queue(queue);
-                 c.set_frame_size(frame_size);
-                 c.set_frame_count(frame_count);
-                 c.set_ring_size(ring_size);
                  c.set_mode(parse_xdp_mode(mode));
-                 c.set_zero_copy(zero_copy);
                  c.set_max_size(max_size);
                  c.set_busy_poll(busy_poll);
                  c.set_max_poll(max_poll);

@@ -64,14 +64,8 @@ void register_send(py::module_ &m)
         .def(py::init([](std::string interface, endpoint_list endpoints, std::uint32_t queue, std::size_t frame_size,
                          std::size_t frame_count, std::size_t ring_size, bool zero_copy, std::uint8_t ttl) {
                  C c;
-                 if (!interface.empty())
-                     c.set_interface(interface);
+                 set_xdp_config_base(c, interface, queue, frame_size, frame_count, ring_size, zero_copy);
                  c.set_endpoints(std::move(endpoints));
-                 c.set_queue(queue);
-                 c.set_frame_size(frame_size);
-                 c.set_frame_count(frame_count);
-                 c.set_ring_size(ring_size);
-                 c.set_zero_copy(zero_copy);
                  c.set_ttl(ttl);
                  return c;
              }),

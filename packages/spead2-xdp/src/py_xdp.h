@@ -3,9 +3,11 @@
 #define SPEAD2_PY_XDP_H
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <utility>
 #include <pybind11/pybind11.h>
+#include <spead2/common_xdp.h>
 
 namespace spead2::python
 {
@@ -17,6 +19,20 @@ template<typename Config, typename Value, typename Setter>
 auto setter(Setter set)
 {
     return [set](Config &c, Value value) { (c.*set)(std::move(value)); };
+}
+
+/// The constructor arguments every AF_XDP config has ("" leaves the interface unset).
+inline void set_xdp_config_base(xdp_config_base &c, const std::string &interface, std::uint32_t queue,
+                                std::size_t frame_size, std::size_t frame_count, std::size_t ring_size,
+                                bool zero_copy)
+{
+    if (!interface.empty())
+        c.set_interface(interface);
+    c.set_queue(queue);
+    c.set_frame_size(frame_size);
+    c.set_frame_count(frame_count);
+    c.set_ring_size(ring_size);
+    c.set_zero_copy(zero_copy);
 }
 
 /* The properties every AF_XDP config has (xdp_config_base): on the receive and the
