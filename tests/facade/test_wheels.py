@@ -132,7 +132,8 @@ def test_install_with_ibverbs_extra(wheelhouse, tmp_path):
     assert {"spead2", "spead2-core", "spead2-udp", "spead2-chunk", "spead2-ibverbs"} <= env.distributions()
     if xdp:
         assert "spead2-xdp" in env.distributions()
-        env.run("import spead2.recv; assert hasattr(spead2.recv.Stream, 'add_udp_xdp_reader')")
+        env.run("import spead2.recv, spead2.send; assert hasattr(spead2.recv.Stream, 'add_udp_xdp_reader')"
+                "; assert hasattr(spead2.send, 'UdpXdpStream')")
     assert "udp round trip: 1 heap(s)" in env.run(UDP_ROUND_TRIP).stdout
     result = env.run(
         """
