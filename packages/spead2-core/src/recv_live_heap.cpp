@@ -95,7 +95,17 @@ bool live_heap::add_packet(const packet_header &packet, memcpy_function copy, me
             : reserve(end, false, allocator, const_cast<std::uint8_t *>(packet.payload), copy);
         if (!ok)
             return false;
-        copy(payload.get() + start, packet.payload, packet.payload_length);
+        std::uint8_t *dst = payload.get() + start;
+        std::size_t first = packet.payload_length;
+        for (std::size_t i = 0; i < packet.n_payload_rest; i++)
+            first -= packet.payload_rest[i].size;
+        copy(dst, packet.payload, first);
+        dst += first;
+        for (std::size_t i = 0; i < packet.n_payload_rest; i++)
+        {
+            copy(dst, packet.payload_rest[i].data, packet.payload_rest[i].size);
+            dst += packet.payload_rest[i].size;
+        }
     }
 
     const pointer_decoder decoder(heap_address_bits);

@@ -454,6 +454,47 @@ bool stream::add_packet_state::add_datagram(const std::uint8_t *data, std::size_
     return add_packet(packet);
 }
 
+bool stream::add_packet_state::add_datagram(const datagram_piece *pieces, std::size_t n)
+{
+    if (n == 1)
+        return add_datagram(pieces[0].data, pieces[0].size);
+    std::size_t total = 0;
+    for (std::size_t i = 0; i < n; i++)
+        total += pieces[i].size;
+    std::size_t packet_bytes;
+    // packet_size reads the header and pointers only if they are all in the first piece.
+    if (n == 0 || owner.placement || packet_size(pieces[0].data, pieces[0].size, packet_bytes) != packet_status::ok)
+    {
+        gathered.clear();
+        for (std::size_t i = 0; i < n; i++)
+            gathered.insert(gathered.end(), pieces[i].data, pieces[i].data + pieces[i].size);
+        return add_datagram(gathered.data(), gathered.size());
+    }
+    packet_header packet;
+    // Reads only the header and the pointers, which are in the first piece.
+    packet_status status = decode_packet(packet, pieces[0].data, total);
+    if (status == packet_status::ok && packet.total_length != total)
+        status = packet_status::size_mismatch;
+    if (status != packet_status::ok)
+    {
+        add_malformed(status);
+        return false;
+    }
+    if (packet.payload < pieces[0].data + pieces[0].size)
+    {
+        packet.payload_rest = pieces + 1;
+        packet.n_payload_rest = n - 1;
+    }
+    else
+    {
+        // The first piece ends with the pointers: the payload starts in the second.
+        packet.payload = pieces[1].data;
+        packet.payload_rest = pieces + 2;
+        packet.n_payload_rest = n - 2;
+    }
+    return add_packet(packet);
+}
+
 void stream::add_packet_state::add_transport_dropped(std::uint64_t packets)
 {
     batch_stats[owner.transport_dropped_index] += packets;

@@ -139,10 +139,23 @@ void udp_xdp_reader::malformed(stream::add_packet_state &state, const char *why)
     log_info("AF_XDP reader: frame dropped: {}", why);
 }
 
-void udp_xdp_reader::process(const std::uint8_t *frame, std::size_t size, stream::add_packet_state &state)
+void udp_xdp_reader::process(const datagram_piece *frames, std::size_t n, std::size_t size,
+                             stream::add_packet_state &state)
 {
+    /* The headers are parsed in place, in the first frame: the parser reads no further
+     * than them, whatever size says.  A first frame too short to hold them all (a
+     * driver may split anywhere) is gathered first. */
+    if (n > 1 && frames[0].size < frame_headroom)
+    {
+        gathered.clear();
+        for (std::size_t i = 0; i < n; i++)
+            gathered.insert(gathered.end(), frames[i].data, frames[i].data + frames[i].size);
+        const datagram_piece whole{gathered.data(), gathered.size()};
+        process(&whole, 1, whole.size, state);
+        return;
+    }
     udp_ipv4_datagram datagram;
-    const raw_packet_status status = parse_ethernet_udp_ipv4(frame, size, datagram);
+    const raw_packet_status status = parse_ethernet_udp_ipv4(frames[0].data, size, datagram);
     if (status != raw_packet_status::ok)
     {
         malformed(state, raw_packet_status_string(status));
@@ -155,8 +168,25 @@ void udp_xdp_reader::process(const std::uint8_t *frame, std::size_t size, stream
         malformed(state, "not addressed to an endpoint of this reader");
     else if (datagram.payload_size > max_size)
         malformed(state, "larger than max_size");
-    else
+    else if (n == 1)
         state.add_datagram(datagram.payload, datagram.payload_size);
+    else
+    {
+        // The UDP payload, frame by frame (without what may follow it in the last frame).
+        payload_pieces.clear();
+        std::size_t left = datagram.payload_size;
+        const std::uint8_t *from = datagram.payload;
+        for (std::size_t i = 0; i < n && left > 0; i++)
+        {
+            const std::uint8_t *end = frames[i].data + frames[i].size;
+            if (i > 0)
+                from = frames[i].data;
+            const std::size_t take = std::min(left, std::size_t(end - from));
+            payload_pieces.push_back({from, take});
+            left -= take;
+        }
+        state.add_datagram(payload_pieces.data(), payload_pieces.size());
+    }
 }
 
 std::size_t udp_xdp_reader::poll(stream::add_packet_state &state)
@@ -167,43 +197,46 @@ std::size_t udp_xdp_reader::poll(stream::add_packet_state &state)
     for (std::uint32_t i = 0; i < n; i++)
     {
         const xdp_desc *desc = xsk_ring_cons__rx_desc(&socket->rx, first + i);
-        const std::uint8_t *data = socket->frame(desc->addr);
-        done_frames.push_back(desc->addr);
+        const datagram_piece frame{socket->frame(desc->addr), desc->len};
         const bool continues = desc->options & XDP_PKT_CONTD;
-        if (!continues && assembly.empty())
+        if (!continues && packet_frames.empty())
         {
             if (!state.is_stopped())
-                process(data, desc->len, state);
+                process(&frame, 1, frame.size, state);
+            done_frames.push_back(desc->addr);
             continue;
         }
-        // A packet in several frames (multi-buffer): gather it, up to what max_size allows.
-        if (assembly.size() + desc->len <= max_size + frame_headroom)
-            assembly.insert(assembly.end(), data, data + desc->len);
-        else
-            assembly_overflow = true;
+        /* A packet in several frames (multi-buffer): its frames are kept (not given back
+         * to the kernel, even across polls) until its last one has arrived. */
+        packet_frames.push_back(frame);
+        packet_addresses.push_back(desc->addr);
+        packet_size += frame.size;
         if (!continues)
         {
-            if (assembly_overflow)
+            if (packet_size > max_size + frame_headroom)
                 malformed(state, "larger than max_size");
             else if (!state.is_stopped())
-                process(assembly.data(), assembly.size(), state);
-            assembly.clear();
-            assembly_overflow = false;
+                process(packet_frames.data(), packet_frames.size(), packet_size, state);
+            done_frames.insert(done_frames.end(), packet_addresses.begin(), packet_addresses.end());
+            packet_frames.clear();
+            packet_addresses.clear();
+            packet_size = 0;
         }
     }
     if (n == 0)
         return 0;
     xsk_ring_cons__release(&socket->rx, n);
     // The fill ring has room for every frame, so the frames always go straight back.
+    const std::uint32_t back = std::uint32_t(done_frames.size());
     std::uint32_t slot = 0;
-    if (xsk_ring_prod__reserve(&socket->fill, n, &slot) == n)
+    if (xsk_ring_prod__reserve(&socket->fill, back, &slot) == back)
     {
-        for (std::uint32_t i = 0; i < n; i++)
+        for (std::uint32_t i = 0; i < back; i++)
             *xsk_ring_prod__fill_addr(&socket->fill, slot + i) = done_frames[i];
-        xsk_ring_prod__submit(&socket->fill, n);
+        xsk_ring_prod__submit(&socket->fill, back);
     }
     else
-        log_warning("AF_XDP reader: fill ring full; {} frames not returned", n);
+        log_warning("AF_XDP reader: fill ring full; {} frames not returned", back);
     return n;
 }
 

@@ -9,6 +9,13 @@
 namespace spead2::recv
 {
 
+/// One buffer of a datagram that arrived in several (see stream::add_packet_state).
+struct datagram_piece
+{
+    const std::uint8_t *data;
+    std::size_t size;
+};
+
 struct packet_header
 {
     int heap_address_bits = 0;
@@ -20,6 +27,12 @@ struct packet_header
     const std::uint8_t *pointers = nullptr;  ///< n_items big-endian 64-bit item pointers
     const std::uint8_t *payload = nullptr;
     std::size_t total_length = 0;
+    /* A payload in pieces (a datagram delivered in several buffers): @a payload holds
+     * its first part, these the rest, in order; payload_length covers them all.  Set
+     * only by add_packet_state::add_datagram for streams without a heap placement, so
+     * that placements always see a contiguous payload. */
+    const datagram_piece *payload_rest = nullptr;
+    std::size_t n_payload_rest = 0;
 };
 
 enum class packet_status

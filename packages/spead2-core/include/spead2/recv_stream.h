@@ -285,6 +285,7 @@ public:
         stream &owner;
         std::unique_lock<std::mutex> lock;
         std::vector<std::uint64_t> batch_stats;
+        std::vector<std::uint8_t> gathered;   ///< a datagram in pieces, when it must be contiguous
 
         void fold_stats();
 
@@ -304,6 +305,13 @@ public:
          * @a size bytes; one that does not decode, or whose size differs, is counted
          * as malformed.  Returns true if the packet was decoded and accepted. */
         bool add_datagram(const std::uint8_t *data, std::size_t size);
+        /* The same for a datagram that arrived in @a n pieces, in order (kernel-bypass
+         * transports receive a jumbo frame in several buffers).  Its payload is copied
+         * from the pieces straight into the heap, without gathering the datagram
+         * first, when the header and item pointers lie in the first piece and the
+         * stream has no heap placement; otherwise it is gathered (placements and
+         * allocators see a contiguous packet). */
+        bool add_datagram(const datagram_piece *pieces, std::size_t n);
         /// Count (and log) a packet that failed decoding.
         void add_malformed(packet_status status);
         /// Count packets the transport reports it lost (its own drop counter's increase).

@@ -84,13 +84,18 @@ private:
     std::unique_ptr<xdp_socket> socket;
     std::shared_ptr<xdp_filter> filter;
     std::unique_ptr<fd_watch> watch;
-    std::vector<std::uint8_t> assembly;   ///< a packet that spans several frames
-    bool assembly_overflow = false;
-    std::vector<std::uint64_t> done_frames;
+    /// A packet that spans several frames (multi-buffer), while its frames arrive.
+    std::vector<datagram_piece> packet_frames;
+    std::vector<std::uint64_t> packet_addresses;
+    std::size_t packet_size = 0;
+    std::vector<datagram_piece> payload_pieces;
+    std::vector<std::uint8_t> gathered;   ///< a packet whose first frame cannot hold its headers
+    std::vector<std::uint64_t> done_frames;   ///< to give back to the kernel (fill ring)
     std::uint64_t kernel_dropped = 0;   ///< the socket's drop counters, as last seen
     std::atomic<bool> stopping{false};
 
-    void process(const std::uint8_t *frame, std::size_t size, stream::add_packet_state &state);
+    /// A frame, or the @a n frames of a multi-buffer packet of @a size bytes in all.
+    void process(const datagram_piece *frames, std::size_t n, std::size_t size, stream::add_packet_state &state);
     void malformed(stream::add_packet_state &state, const char *why);
     /// Take what the receive ring holds; returns the number of descriptors.
     std::size_t poll(stream::add_packet_state &state);
