@@ -2,6 +2,7 @@
 #include <cstring>
 #include <memory>
 #include <stdexcept>
+#include <string>
 #include <system_error>
 #include <arpa/inet.h>
 #include <ifaddrs.h>
@@ -88,6 +89,29 @@ network_interface network_interface::by_name(const std::string &name)
         throw std::runtime_error("No network interface is called " + name);
     fill_link(out, list.get());
     return out;
+}
+
+void network_interface::check_fits_mtu(std::size_t max_packet_size) const
+{
+    if (mtu > 0 && max_packet_size + ipv4_min_header_size + udp_header_size > mtu)
+        throw std::invalid_argument("max_packet_size (" + std::to_string(max_packet_size)
+                                    + ") does not fit in the MTU of " + name + " (" + std::to_string(mtu)
+                                    + ") with the IPv4 and UDP headers");
+}
+
+udp_ipv4_header_fields network_interface::udp_header_fields(std::uint32_t destination_address,
+                                                            const mac_address &destination_mac,
+                                                            std::uint16_t port, std::uint8_t ttl) const
+{
+    udp_ipv4_header_fields fields;
+    fields.source_mac = mac;
+    fields.destination_mac = destination_mac;
+    fields.source_address = address;
+    fields.destination_address = destination_address;
+    fields.source_port = port;
+    fields.destination_port = port;
+    fields.ttl = ttl;
+    return fields;
 }
 
 } // namespace spead2

@@ -56,23 +56,11 @@ udp_ibv_writer::udp_ibv_writer(thread_pool &pool, const stream_config &stream_co
     interface = ibv_interface::open(config.get_interface_address());
     const ibv_api &api = ibv_api::get();
     // A frame the link cannot carry fails on the NIC, and that stops the queue pair.
-    if (interface.mtu > 0
-        && stream_config.get_max_packet_size() + ipv4_min_header_size + udp_header_size > interface.mtu)
-        throw std::invalid_argument("max_packet_size (" + std::to_string(stream_config.get_max_packet_size())
-                                    + ") does not fit in the MTU of " + interface.name + " ("
-                                    + std::to_string(interface.mtu) + ") with the IPv4 and UDP headers");
-
+    interface.check_fits_mtu(stream_config.get_max_packet_size());
     for (const socket_address &endpoint : endpoints)
     {
-        udp_ipv4_header_fields fields;
-        fields.source_mac = interface.mac;
-        fields.destination_address = ntohl(endpoint.v4().sin_addr.s_addr);
-        fields.destination_mac = multicast_mac(fields.destination_address);
-        fields.source_address = interface.address;
-        fields.source_port = endpoint.port();   // no socket owns a port here: mirror the destination
-        fields.destination_port = endpoint.port();
-        fields.ttl = config.get_ttl();
-        headers.push_back(fields);
+        const std::uint32_t group = ntohl(endpoint.v4().sin_addr.s_addr);
+        headers.push_back(interface.udp_header_fields(group, multicast_mac(group), endpoint.port(), config.get_ttl()));
     }
 
     queue = std::make_unique<ibv_queue>(interface, config.get_buffer_size(), slot_size, comp_vector, true,

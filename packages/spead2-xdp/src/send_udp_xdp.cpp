@@ -80,23 +80,14 @@ udp_xdp_writer::udp_xdp_writer(thread_pool &pool, const stream_config &stream_co
     if (interface.address == 0)
         throw std::runtime_error("interface " + interface.name + " has no IPv4 address to send from");
     const std::size_t max_packet_size = stream_config.get_max_packet_size();
-    if (interface.mtu > 0 && max_packet_size + ipv4_min_header_size + udp_header_size > interface.mtu)
-        throw std::invalid_argument("max_packet_size (" + std::to_string(max_packet_size)
-                                    + ") does not fit in the MTU of " + interface.name + " ("
-                                    + std::to_string(interface.mtu) + ") with the IPv4 and UDP headers");
+    interface.check_fits_mtu(max_packet_size);
     for (const auto &[host, port] : config.get_endpoints())
     {
         const socket_address endpoint = socket_address::resolve(host, port);
-        udp_ipv4_header_fields fields;
-        fields.source_mac = interface.mac;
-        fields.destination_address = ntohl(endpoint.v4().sin_addr.s_addr);
-        fields.destination_mac = endpoint.is_multicast() ? multicast_mac(fields.destination_address)
-                                                         : neighbour_mac(interface, fields.destination_address);
-        fields.source_address = interface.address;
-        fields.source_port = port;   // no socket owns a port here: mirror the destination
-        fields.destination_port = port;
-        fields.ttl = config.get_ttl();
-        headers.push_back(fields);
+        const std::uint32_t destination = ntohl(endpoint.v4().sin_addr.s_addr);
+        const mac_address mac = endpoint.is_multicast() ? multicast_mac(destination)
+                                                        : neighbour_mac(interface, destination);
+        headers.push_back(interface.udp_header_fields(destination, mac, port, config.get_ttl()));
     }
 
     const std::size_t frame_size = config.get_frame_size();
@@ -256,7 +247,7 @@ void udp_xdp_writer::proceed()
         }
         if (finished_packets < n_packets)
         {
-            schedule(lock, progress > 0);
+            schedule(progress > 0);
             return;
         }
         finished = std::move(done);
@@ -266,7 +257,7 @@ void udp_xdp_writer::proceed()
     finished();
 }
 
-void udp_xdp_writer::schedule(std::unique_lock<std::mutex> &, bool progress)
+void udp_xdp_writer::schedule(bool progress)
 {
     scheduled++;
     auto task = [this] {

@@ -4,6 +4,7 @@
 #ifndef SPEAD2_COMMON_INTERFACE_H
 #define SPEAD2_COMMON_INTERFACE_H
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <spead2/common_defines.h>
@@ -30,6 +31,18 @@ struct SPEAD2_API network_interface
     /* The interface called @a name, with its first IPv4 address.  Throws
      * std::runtime_error ("No network interface is called ...") if there is none. */
     static network_interface by_name(const std::string &name);
+
+    /* For transports that build whole frames, whose oversized frames the NIC would
+     * fail rather than fragment: throws std::invalid_argument ("max_packet_size (N)
+     * does not fit in the MTU of ...") unless a UDP payload of @a max_packet_size bytes
+     * with its IPv4 and UDP headers fits in the MTU (if the kernel gave one). */
+    void check_fits_mtu(std::size_t max_packet_size) const;
+
+    /* The header fields of frames sent from this interface (its MAC and IPv4 address)
+     * to @a destination_address (host order) at @a destination_mac.  No socket owns a
+     * port here, so the source port mirrors the destination's. */
+    udp_ipv4_header_fields udp_header_fields(std::uint32_t destination_address, const mac_address &destination_mac,
+                                             std::uint16_t port, std::uint8_t ttl) const;
 };
 
 } // namespace spead2

@@ -85,7 +85,8 @@ private:
     std::size_t retire(const std::error_code &error);
     /// Transmit what can be transmitted now; finish the batch or schedule a retry.
     void proceed();
-    void schedule(std::unique_lock<std::mutex> &lock, bool progress);
+    /// Run proceed() again on the pool: at once after @a progress, else after a backoff (lock held).
+    void schedule(bool progress);
 
 public:
     udp_xdp_writer(thread_pool &pool, const stream_config &stream_config, const udp_xdp_config &config);
