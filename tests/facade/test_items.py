@@ -791,6 +791,54 @@ class TestSetFromRaw:
         item.set_from_raw(FakeRawItem(bytes(10)))
         assert item.value.shape == (0, 0)
 
+    @pytest.mark.parametrize(
+        ("shape", "dtype", "order"),
+        [
+            ((5,), "u1", "C"),
+            ((2, 3), "<u2", "C"),
+            ((2, 3), "<u2", "F"),
+            ((2, 3), ">u2", "C"),  # swapped to native order: not the one-call decode
+            ((2, 2, 2), "<f4", "F"),
+        ],
+    )
+    def test_numpy_matches_plain_numpy(self, shape, dtype, order) -> None:
+        # Fixed shapes in native order are decoded in one numpy call; every case
+        # must give what the plain numpy recipe gives, and keep referencing the
+        # received memory.
+        dtype = np.dtype(dtype)
+        n = int(np.prod(shape))
+        data = np.random.default_rng(1).integers(0, 256, n * dtype.itemsize + 3, np.uint8).tobytes()
+        expected = np.frombuffer(data, dtype, n).reshape(shape, order=order).astype(dtype.newbyteorder("="))
+        item = spead2.Item(1, "x", "", shape, dtype, order=order)
+        for version in (2, 3):  # the second decode reuses what the first worked out
+            raw = FakeRawItem(data)
+            item.set_from_raw(raw)
+            assert item.version == version
+            assert item.value.dtype == expected.dtype
+            assert item.value.shape == expected.shape
+            np.testing.assert_array_equal(item.value, expected)
+            assert item.value.flags.f_contiguous == (order == "F" or len(shape) == 1)
+            if dtype.isnative:
+                assert np.shares_memory(item.value, np.frombuffer(raw, np.uint8))
+
+    def test_numpy_shape_and_order_reassigned(self) -> None:
+        item = spead2.Item(1, "x", "", (2, 3), "u1")
+        data = bytes(range(6))
+        item.set_from_raw(FakeRawItem(data))
+        assert item.value.tolist() == [[0, 1, 2], [3, 4, 5]]
+        item.order = "F"
+        item.set_from_raw(FakeRawItem(data))
+        assert item.value.tolist() == [[0, 2, 4], [1, 3, 5]]
+        item.shape = (3, 2)
+        item.set_from_raw(FakeRawItem(data))
+        assert item.value.tolist() == [[0, 3], [1, 4], [2, 5]]
+        item.shape = (4,)
+        item.set_from_raw(FakeRawItem(data))
+        assert item.value.tolist() == [0, 1, 2, 3]
+        with pytest.raises(ValueError, match=r"Item x has too few elements for shape \(6 < 7\)"):
+            item.shape = (7,)
+            item.set_from_raw(FakeRawItem(data))
+
     def test_numpy_immediate(self) -> None:
         item = spead2.Item(1, "x", "", (), "<u2")
         item.set_from_raw(FakeRawItem(b"\x00\x00\x00\x34\x12", is_immediate=True))
