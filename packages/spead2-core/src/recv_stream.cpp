@@ -465,9 +465,7 @@ bool stream::add_packet_state::add_datagram(const datagram_piece *pieces, std::s
     // packet_size reads the header and pointers only if they are all in the first piece.
     if (n == 0 || owner.placement || packet_size(pieces[0].data, pieces[0].size, packet_bytes) != packet_status::ok)
     {
-        gathered.clear();
-        for (std::size_t i = 0; i < n; i++)
-            gathered.insert(gathered.end(), pieces[i].data, pieces[i].data + pieces[i].size);
+        gather(pieces, n, gathered);
         return add_datagram(gathered.data(), gathered.size());
     }
     packet_header packet;

@@ -63,13 +63,11 @@ std::shared_ptr<T> make_ibv_stream(std::shared_ptr<thread_pool> pool, const stre
                                    const py_udp_ibv_config &ibv_config)
 {
     std::shared_ptr<void> buffers = make_gil_safe_shared(ibv_config.views);
-    // Opening the device and registering memory can take a while: not with the GIL.
-    auto stream = without_gil([&] {
-        auto writer = std::make_unique<udp_ibv_writer>(*pool, config, ibv_config.config);
-        return make_gil_released_shared<T>(pool, config, std::move(writer));
+    auto stream = make_stream_without_gil<T>(pool, config, [&] {
+        return std::make_unique<udp_ibv_writer>(*pool, config, ibv_config.config);
     });
     stream->buffers = std::move(buffers);
-    return stop_at_shutdown(std::move(stream));
+    return stream;
 }
 
 template<typename Class>

@@ -33,12 +33,9 @@ template<typename T>
 std::shared_ptr<T> make_xdp_stream(std::shared_ptr<thread_pool> pool, const stream_config &config,
                                    const udp_xdp_config &xdp_config)
 {
-    // Creating the socket and its frame memory takes a while: not with the GIL.
-    auto stream = without_gil([&] {
-        auto writer = std::make_unique<udp_xdp_writer>(*pool, config, xdp_config);
-        return make_gil_released_shared<T>(pool, config, std::move(writer));
+    return make_stream_without_gil<T>(pool, config, [&] {
+        return std::make_unique<udp_xdp_writer>(*pool, config, xdp_config);
     });
-    return stop_at_shutdown(std::move(stream));
 }
 
 template<typename Class>

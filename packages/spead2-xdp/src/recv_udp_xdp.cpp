@@ -147,9 +147,7 @@ void udp_xdp_reader::process(const datagram_piece *frames, std::size_t n, std::s
      * driver may split anywhere) is gathered first. */
     if (n > 1 && frames[0].size < frame_headroom)
     {
-        gathered.clear();
-        for (std::size_t i = 0; i < n; i++)
-            gathered.insert(gathered.end(), frames[i].data, frames[i].data + frames[i].size);
+        gather(frames, n, gathered);
         const datagram_piece whole{gathered.data(), gathered.size()};
         process(&whole, 1, whole.size, state);
         return;

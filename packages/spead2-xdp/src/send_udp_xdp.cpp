@@ -64,6 +64,12 @@ mac_address neighbour_mac(const network_interface &interface, std::uint32_t addr
                              + " lladdr <MAC> dev " + interface.name + ")");
 }
 
+/// Frames of @a frame_size bytes that a packet of @a packet_size bytes takes, with its headers.
+std::size_t frames_for(std::size_t packet_size, std::size_t frame_size)
+{
+    return (packet_size + udp_ipv4_frame_overhead + frame_size - 1) / frame_size;
+}
+
 bool transient(int error)
 {
     return error == EAGAIN || error == EWOULDBLOCK || error == EBUSY || error == ENOBUFS || error == EINTR;
@@ -91,7 +97,7 @@ udp_xdp_writer::udp_xdp_writer(thread_pool &pool, const stream_config &stream_co
     }
 
     const std::size_t frame_size = config.get_frame_size();
-    max_frames_per_packet = (max_packet_size + udp_ipv4_frame_overhead + frame_size - 1) / frame_size;
+    max_frames_per_packet = frames_for(max_packet_size, frame_size);
     if (max_frames_per_packet > config.get_ring_size() || max_frames_per_packet > config.get_frame_count())
         throw std::invalid_argument("a packet of max_packet_size bytes needs "
                                     + std::to_string(max_frames_per_packet)
@@ -170,7 +176,7 @@ std::size_t udp_xdp_writer::fill()
     while (next_packet < n_packets)
     {
         transmit_packet &packet = packets[next_packet];
-        const std::size_t n_frames = (packet.size + udp_ipv4_frame_overhead + frame_size - 1) / frame_size;
+        const std::size_t n_frames = frames_for(packet.size, frame_size);
         std::uint32_t first;
         if (free_frames.size() < n_frames
             || xsk_ring_prod__reserve(&socket->tx, std::uint32_t(n_frames), &first) != n_frames)

@@ -268,6 +268,18 @@ inline item_pointer_t sync_send(send::stream &s, const send::heap_reference *ref
     return state->bytes;
 }
 
+/* A stream of class T (constructed as T(pool, config, writer)) over the writer that
+ * @a make_writer returns.  The writer is made without the GIL, as a transport's may
+ * take a while to set up (opening a device, creating rings, registering memory), and
+ * the stream is stopped at interpreter shutdown. */
+template<typename T, typename MakeWriter>
+std::shared_ptr<T> make_stream_without_gil(std::shared_ptr<thread_pool> pool, const send::stream_config &config,
+                                           MakeWriter &&make_writer)
+{
+    auto stream = without_gil([&] { return make_gil_released_shared<T>(pool, config, make_writer()); });
+    return stop_at_shutdown(std::move(stream));
+}
+
 /// The send of define_sync_send_methods unless a stream needs its own.
 struct plain_sync_send
 {

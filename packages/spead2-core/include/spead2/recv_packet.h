@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 #include <spead2/common_defines.h>
 
 namespace spead2::recv
@@ -15,6 +16,14 @@ struct datagram_piece
     const std::uint8_t *data;
     std::size_t size;
 };
+
+/// Put the bytes of @a n pieces, in order, in @a out (replacing what it held).
+inline void gather(const datagram_piece *pieces, std::size_t n, std::vector<std::uint8_t> &out)
+{
+    out.clear();
+    for (std::size_t i = 0; i < n; i++)
+        out.insert(out.end(), pieces[i].data, pieces[i].data + pieces[i].size);
+}
 
 struct packet_header
 {
